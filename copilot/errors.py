@@ -1,0 +1,63 @@
+"""The one error hierarchy of the product.
+
+::
+
+    CopilotError                 base; never raised itself
+    ├── InputError               bad user input: a file, a record, an argument, a label
+    │   └── RecordError          one unreadable record (becomes a quarantine entry)
+    ├── ConfigError              a bad setting, taxonomy or rubric file
+    ├── NotFittedError           a trainable component used before ``fit``
+    └── BundleError              a model bundle that is missing, broken or incompatible
+
+The CLI maps every ``CopilotError`` to exit code 2 (``InputError``, ``ConfigError``,
+``BundleError``) or 1 (anything else) with the message; the server maps them to HTTP
+status codes in one handler. A message says what was wrong, the value received, what
+is valid, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BundleError",
+    "ConfigError",
+    "CopilotError",
+    "InputError",
+    "NotFittedError",
+    "RecordError",
+]
+
+
+class CopilotError(Exception):
+    """Base class of every error the product raises on purpose."""
+
+
+class InputError(CopilotError):
+    """Input that cannot be used: a file, a record, an argument or a label."""
+
+
+class RecordError(InputError):
+    """One record of an input file that cannot be read.
+
+    Args:
+        reason: what was wrong and what is expected.
+        line: 1-based line (or row) number in the input, when known.
+        raw: the raw record (text or parsed object), kept for the quarantine file.
+    """
+
+    def __init__(self, reason: str, *, line: int | None = None, raw: object = None) -> None:
+        super().__init__(reason if line is None else f"line {line}: {reason}")
+        self.reason = reason
+        self.line = line
+        self.raw = raw
+
+
+class ConfigError(CopilotError):
+    """A setting, taxonomy, rubric or rule file that is invalid."""
+
+
+class NotFittedError(CopilotError, ValueError):
+    """A trainable component was used before ``fit`` (or ``load``)."""
+
+
+class BundleError(CopilotError):
+    """A model bundle that is missing, unreadable, or from an incompatible version."""

@@ -1,0 +1,189 @@
+"""Conversation, Message, Outcome and Labels: the types every component passes around.
+
+The JSON shape is the canonical conversation JSONL of ``shared/spec/DESIGN.md``::
+
+    {"conversation_id": "c-001", "guide_id": "g-12", "customer_id": "u-9", "store_id": "s-3",
+     "channel": "wecom",
+     "messages": [{"role": "customer", "text": "在吗？这件有M码吗", "ts": "2026-03-08T10:01:02+08:00"},
+                  {"role": "guide", "text": "亲，在的～M码有货哦", "ts": "2026-03-08T10:01:40+08:00"}],
+     "outcome": {"converted": true, "order_amount": 399.0},
+     "labels": {"intents": {"0": "stock"}, "actions": {"1": "logistics_info"}},
+     "meta": {"synthetic": true}}
+
+Unknown fields are refused (custom data belongs in ``meta``). Timestamps are ISO 8601 or epoch
+milliseconds; a timestamp without a zone is read as China time (UTC+08:00).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CHINA_TZ",
+    "MAX_MESSAGE_CHARS",
+    "Conversation",
+    "Labels",
+    "Message",
+    "Outcome",
+    "Role",
+    "format_validation_error",
+]
+
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+MAX_MESSAGE_CHARS = 20_000
+"""Default longest message accepted; pass ``context={"max_message_chars": n}`` to change it."""
+
+Role = Literal["customer", "guide", "system"]
+
+
+class Message(BaseModel):
+    """One chat message. ``role`` is who sent it; ``system`` messages are kept but not scored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    text: str
+    ts: datetime | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _text_present(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError("message has no text (empty or only whitespace)")
+        limit = (info.context or {}).get("max_message_chars", MAX_MESSAGE_CHARS)
+        if len(value) > limit:
+            raise ValueError(
+                f"message text is {len(value):,} characters; the limit is {limit:,} "
+                "(raise it with --max-message-chars)"
+            )
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _zone(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=CHINA_TZ)
+        return value
+
+
+class Outcome(BaseModel):
+    """What the conversation led to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    converted: bool
+    order_amount: float | None = Field(default=None, ge=0)
+
+
+class Labels(BaseModel):
+    """Gold labels keyed by message index: intents of customer messages, actions of guide ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intents: dict[int, str] = Field(default_factory=dict)
+    actions: dict[int, str] = Field(default_factory=dict)
+
+
+class Conversation(BaseModel):
+    """A guide–customer conversation with optional outcome, labels and free ``meta``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str = Field(min_length=1)
+    guide_id: str | None = None
+    customer_id: str | None = None
+    store_id: str | None = None
+    channel: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    outcome: Outcome | None = None
+    labels: Labels | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("conversation_id", "guide_id", "customer_id", "store_id", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # Exports often carry numeric ids; they are identifiers, not numbers.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _labels_point_at_messages(self) -> Conversation:
+        if self.labels is None:
+            return self
+        n = len(self.messages)
+        for kind, role, table in (
+            ("intents", "customer", self.labels.intents),
+            ("actions", "guide", self.labels.actions),
+        ):
+            for index in table:
+                if not 0 <= index < n:
+                    raise ValueError(
+                        f"labels.{kind} has message index {index}, but the conversation has "
+                        f"{n} messages (valid indexes 0..{n - 1})"
+                    )
+                if self.messages[index].role != role:
+                    raise ValueError(
+                        f"labels.{kind}[{index}] labels a {self.messages[index].role} message; "
+                        f"{kind} label {role} messages only"
+                    )
+        return self
+
+    def to_json(self) -> bytes:
+        """Canonical JSON (one line, UTF-8, no ``null`` fields)."""
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "record"
+
+
+def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """One readable line per problem: the field path, what is expected, and the value received.
+
+    Example: ``messages[2].role: input should be 'customer', 'guide' or 'system' (got 'bot')``.
+    """
+    parts = []
+    for err in exc.errors(include_url=False)[:limit]:
+        msg = err["msg"]
+        msg = msg[0].lower() + msg[1:] if msg else msg
+        msg = msg.removeprefix("value error, ")
+        loc = _loc(err["loc"])
+        if err["type"] == "missing":
+            parts.append(f"{loc}: field is required")
+        elif err["type"] == "extra_forbidden":
+            parts.append(f"{loc}: unknown field (put custom data under 'meta')")
+        else:
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {_short(got)})"
+            parts.append(f"{loc}: {msg}{shown}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes (orjson), used by every writer."""
+    return orjson.dumps(obj)
+
+
+__all__ += ["dumps"]

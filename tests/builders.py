@@ -1,0 +1,36 @@
+"""Builders for test data: one place that knows how to make a valid conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from copilot.schema import Conversation
+
+
+def conversation_dict(
+    conversation_id: str = "c-1",
+    turns: list[tuple[str, str]] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A canonical conversation as a plain dict; ``turns`` are ``(role, text)`` pairs."""
+    turns = turns or [("customer", "在吗？这件有M码吗"), ("guide", "亲，在的～M码有货哦")]
+    record: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "guide_id": "g-1",
+        "customer_id": "u-1",
+        "store_id": "s-1",
+        "channel": "wecom",
+        "messages": [
+            {"role": role, "text": text, "ts": f"2026-03-08T10:{i:02d}:00+08:00"}
+            for i, (role, text) in enumerate(turns)
+        ],
+    }
+    record.update(fields)
+    return record
+
+
+def make_conversation(
+    conversation_id: str = "c-1", turns: list[tuple[str, str]] | None = None, **fields: Any
+) -> Conversation:
+    """A validated :class:`Conversation` built from ``(role, text)`` turns."""
+    return Conversation.model_validate(conversation_dict(conversation_id, turns, **fields))
