@@ -1,0 +1,445 @@
+"""The ``copilot`` command line.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or input error (with a message that says what to fix).
+The CLI owns the console: library code logs, the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from copilot import __version__
+from copilot.errors import BundleError, ConfigError, CopilotError, InputError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="copilot",
+    help="Self-hosted AI sales copilot for Chinese social retail (导购 × 顾客 chats).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f", help="Input format: auto, jsonl (conversations), rows (CSV/JSONL messages), wecom."
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"copilot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Map product errors to exit codes: input/config/bundle problems 2, anything else 1."""
+    try:
+        yield
+    except (InputError, ConfigError, BundleError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except CopilotError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+class _RateColumn(ProgressColumn):
+    """Items per second."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
+
+
+def _progress(transient: bool = False) -> Progress:
+    """A progress bar on stderr with rate and ETA; silent when stderr is not a terminal."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal,
+    )
+
+
+def _parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"{option} expects SOURCE=TARGET, got {item!r}")
+        source, target = item.split("=", 1)
+        out[source.strip()] = target.strip()
+    return out
+
+
+def _reader_options(
+    columns: list[str] | None,
+    role_map: list[str] | None,
+    staff: list[str] | None,
+    gap_hours: float,
+    max_message_chars: int,
+) -> dict[str, Any]:
+    return {
+        "columns": _parse_pairs(columns, "--column") or None,
+        "role_map": _parse_pairs(role_map, "--role") or None,
+        "staff_ids": set(staff) if staff else None,
+        "gap_hours": gap_hours,
+        "max_message_chars": max_message_chars,
+    }
+
+
+ColumnsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--column", help="Rename an input column: SOURCE=TARGET (e.g. 会话ID=conversation_id)."),
+]
+RoleOpt = Annotated[
+    list[str] | None, typer.Option("--role", help="Map a role value: SOURCE=customer|guide|system.")
+]
+StaffOpt = Annotated[
+    list[str] | None, typer.Option("--staff", help="WeCom: a staff (guide) user id; repeatable.")
+]
+GapOpt = Annotated[
+    float, typer.Option("--gap-hours", help="WeCom: a silence longer than this starts a new conversation.")
+]
+MaxCharsOpt = Annotated[int, typer.Option("--max-message-chars", help="Longest message accepted.")]
+
+
+# --------------------------------------------------------------------------- generate
+
+
+@app.command()
+def generate(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file (.jsonl, .csv or .parquet).")
+    ],
+    n: Annotated[int, typer.Option("-n", min=1, help="Number of conversations.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Corpus seed: same seed, same bytes.")] = 0,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--phrases",
+            help="Draw phrasings from 'all', the 'train' part, or the 'heldout' part (for honest evaluation).",
+        ),
+    ] = "all",
+) -> None:
+    """Generate a labelled synthetic corpus (marked meta.synthetic = true).
+
+    Example: copilot generate -n 5000 --seed 7 -o data/demo.jsonl
+    """
+    from copilot.io import write_conversations
+    from copilot.synth import generate as synth
+
+    with _errors():
+        if split not in ("all", "train", "heldout"):
+            raise InputError(f"--phrases must be all, train or heldout, got {split!r}")
+        with _progress() as progress:
+            task = progress.add_task("generating", total=n)
+
+            def tick(conversations: Iterator[Any]) -> Iterator[Any]:
+                for i, conversation in enumerate(conversations, 1):
+                    yield conversation
+                    if i % 200 == 0 or i == n:
+                        progress.update(task, completed=i)
+
+            count = write_conversations(output, tick(synth(n, seed=seed, split=split)))
+        err_console.print(f"wrote {count:,} synthetic conversations to {output}")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Input file (JSONL, CSV, WeCom archive; .gz ok).")],
+    fmt: FormatOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quarantine: Annotated[
+        Path | None, typer.Option("--quarantine", help="Also write every quarantine entry to this JSONL file.")
+    ] = None,
+    taxonomy: Annotated[
+        Path | None, typer.Option("--taxonomy", help="Check labels against this taxonomy YAML (default: built-in).")
+    ] = None,
+    columns: ColumnsOpt = None,
+    role_map: RoleOpt = None,
+    staff: StaffOpt = None,
+    gap_hours: GapOpt = 12.0,
+    max_message_chars: MaxCharsOpt = 20_000,
+) -> None:
+    """Check a file and print the summary: records read, valid and quarantined (with reasons).
+
+    Exit code 0 when every record is valid, 2 when any record was quarantined.
+    """
+    from copilot.io import Quarantined, open_conversations
+    from copilot.taxonomy import default_taxonomy, load_taxonomy
+
+    with _errors():
+        tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
+        options = _reader_options(columns, role_map, staff, gap_hours, max_message_chars)
+        reader = open_conversations(file, format=fmt, taxonomy=tax, **options)
+        errors: list[dict[str, Any]] = []
+        sink = _quarantine_sink(quarantine)
+        try:
+            with _progress(transient=True) as progress:
+                task = progress.add_task("validating", total=None)
+                for i, item in enumerate(reader, 1):
+                    if isinstance(item, Quarantined):
+                        if len(errors) < 20:
+                            errors.append(item.to_dict())
+                        sink(item.to_dict())
+                    if i % 500 == 0:
+                        progress.update(task, completed=i)
+        finally:
+            sink(None)
+        summary = reader.summary.to_dict()
+        if as_json:
+            print(json.dumps({**summary, "format": reader.format, "errors": errors}, ensure_ascii=False))
+        else:
+            _print_validation(file, reader.format, summary, errors)
+        if summary["quarantined"]:
+            raise typer.Exit(2)
+
+
+def _quarantine_sink(path: Path | None) -> Callable[[dict[str, Any] | None], None]:
+    if path is None:
+        return lambda entry: None
+    handle = path.open("w", encoding="utf-8")
+
+    def sink(entry: dict[str, Any] | None) -> None:
+        if entry is None:
+            handle.close()
+        else:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    return sink
+
+
+def _print_validation(file: Path, fmt: str, summary: dict[str, Any], errors: list[dict[str, Any]]) -> None:
+    ok = summary["quarantined"] == 0
+    colour = "green" if ok else "yellow"
+    console.print(
+        f"[bold]{file}[/] ({fmt}): read [bold]{summary['read']:,}[/], "
+        f"valid [bold green]{summary['valid']:,}[/], quarantined [bold {colour}]{summary['quarantined']:,}[/], "
+        f"conversations {summary['conversations']:,}",
+        highlight=False,
+    )
+    if summary["read"] == 0:
+        console.print("[yellow]the file holds no records[/]")
+    if errors:
+        table = Table(title="first quarantined records", show_lines=False)
+        table.add_column("line", justify="right")
+        table.add_column("reason")
+        for entry in errors:
+            table.add_row(str(entry["line"]), entry["error"])
+        console.print(table)
+
+
+# --------------------------------------------------------------------------- stats
+
+
+@app.command()
+def stats(
+    file: Annotated[Path, typer.Argument(help="Input file (JSONL, CSV, WeCom archive; .gz ok).")],
+    fmt: FormatOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    columns: ColumnsOpt = None,
+    role_map: RoleOpt = None,
+    staff: StaffOpt = None,
+    gap_hours: GapOpt = 12.0,
+    max_message_chars: MaxCharsOpt = 20_000,
+) -> None:
+    """Corpus statistics: counts, intent and action distributions, conversion by guide skill."""
+    from copilot.io import Quarantined, open_conversations
+    from copilot.taxonomy import default_taxonomy
+
+    with _errors():
+        options = _reader_options(columns, role_map, staff, gap_hours, max_message_chars)
+        reader = open_conversations(file, format=fmt, **options)
+        acc = _Stats()
+        with _progress(transient=True) as progress:
+            task = progress.add_task("reading", total=None)
+            for i, item in enumerate(reader, 1):
+                if not isinstance(item, Quarantined):
+                    acc.add(item)
+                if i % 500 == 0:
+                    progress.update(task, completed=i)
+        result = acc.result(reader.summary.to_dict())
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            _print_stats(file, result, default_taxonomy().name_of)
+
+
+class _Stats:
+    """Accumulates corpus statistics in one pass, in constant memory."""
+
+    def __init__(self) -> None:
+        self.conversations = 0
+        self.messages = Counter[str]()
+        self.lengths = Counter[int]()
+        self.intents = Counter[str]()
+        self.actions = Counter[str]()
+        self.domains = Counter[str]()
+        self.synthetic = 0
+        self.with_outcome = 0
+        self.converted = 0
+        self.by_skill: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.guides: set[str] = set()
+        self.chars = 0
+
+    def add(self, conversation: Any) -> None:
+        self.conversations += 1
+        self.lengths[len(conversation.messages)] += 1
+        for message in conversation.messages:
+            self.messages[message.role] += 1
+            self.chars += len(message.text)
+        if conversation.labels:
+            self.intents.update(conversation.labels.intents.values())
+            self.actions.update(conversation.labels.actions.values())
+        meta = conversation.meta
+        self.synthetic += bool(meta.get("synthetic"))
+        if "domain" in meta:
+            self.domains[str(meta["domain"])] += 1
+        if conversation.guide_id:
+            self.guides.add(conversation.guide_id)
+        if conversation.outcome is not None:
+            self.with_outcome += 1
+            won = int(conversation.outcome.converted)
+            self.converted += won
+            skill = str(meta.get("guide_skill", "unknown"))
+            self.by_skill[skill][0] += 1
+            self.by_skill[skill][1] += won
+
+    def result(self, summary: dict[str, Any]) -> dict[str, Any]:
+        n = max(self.conversations, 1)
+        total_messages = sum(self.messages.values())
+        lengths = sorted(self.lengths.elements()) if self.conversations else [0]
+        return {
+            "summary": summary,
+            "conversations": self.conversations,
+            "synthetic": self.synthetic,
+            "messages": dict(self.messages),
+            "messages_per_conversation": {
+                "mean": round(total_messages / n, 2),
+                "min": lengths[0],
+                "median": lengths[len(lengths) // 2],
+                "max": lengths[-1],
+            },
+            "mean_message_chars": round(self.chars / max(total_messages, 1), 1),
+            "guides": len(self.guides),
+            "domains": dict(self.domains.most_common()),
+            "intents": dict(self.intents.most_common()),
+            "actions": dict(self.actions.most_common()),
+            "conversion": {
+                "with_outcome": self.with_outcome,
+                "rate": round(self.converted / self.with_outcome, 4) if self.with_outcome else None,
+                "by_guide_skill": {
+                    skill: {"conversations": total, "rate": round(won / total, 4)}
+                    for skill, (total, won) in sorted(self.by_skill.items(), key=_skill_order)
+                },
+            },
+        }
+
+
+_SKILL_ORDER = {"poor": 0, "average": 1, "good": 2, "star": 3}
+
+
+def _skill_order(item: tuple[str, list[int]]) -> tuple[int, str]:
+    return (_SKILL_ORDER.get(item[0], 9), item[0])
+
+
+def _print_stats(file: Path, result: dict[str, Any], name_of: Callable[[str], str]) -> None:
+    s = result["summary"]
+    mpc = result["messages_per_conversation"]
+    console.print(
+        f"[bold]{file}[/]: {result['conversations']:,} conversations "
+        f"({result['synthetic']:,} synthetic), {sum(result['messages'].values()):,} messages "
+        f"{dict(result['messages'])}, {result['guides']} guides; quarantined {s['quarantined']:,}",
+        highlight=False,
+    )
+    console.print(
+        f"messages per conversation: mean {mpc['mean']}, min {mpc['min']}, median {mpc['median']}, "
+        f"max {mpc['max']}; mean message length {result['mean_message_chars']} chars",
+        highlight=False,
+    )
+    if result["domains"]:
+        console.print("domains: " + ", ".join(f"{k} {v:,}" for k, v in result["domains"].items()))
+    for key, title in (("intents", "customer intents"), ("actions", "guide actions")):
+        counts = result[key]
+        if not counts:
+            continue
+        total = sum(counts.values())
+        table = Table(title=title)
+        table.add_column("label")
+        table.add_column("名称")
+        table.add_column("count", justify="right")
+        table.add_column("share", justify="right")
+        for label, count in counts.items():
+            table.add_row(label, name_of(label), f"{count:,}", f"{count / total:.1%}")
+        console.print(table)
+    conv = result["conversion"]
+    if conv["with_outcome"]:
+        table = Table(title=f"conversion (overall {conv['rate']:.1%})")
+        table.add_column("guide skill")
+        table.add_column("conversations", justify="right")
+        table.add_column("conversion rate", justify="right")
+        for skill, row in conv["by_guide_skill"].items():
+            table.add_row(skill, f"{row['conversations']:,}", f"{row['rate']:.1%}")
+        console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

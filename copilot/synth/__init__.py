@@ -1,0 +1,37 @@
+"""The built-in synthetic corpus: labelled guide–customer conversations with outcomes.
+
+Every conversation it makes says so: ``meta.synthetic`` is ``true``. Example::
+
+    from copilot.synth import generate
+    for conversation in generate(100, seed=7):
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from copilot.schema import Conversation
+from copilot.synth.bank import Bank, PhraseSplit, load_bank, split_of
+from copilot.synth.simulate import GuideProfile, Simulator
+
+__all__ = ["Bank", "GuideProfile", "PhraseSplit", "Simulator", "generate", "load_bank", "split_of"]
+
+
+def generate(n: int, seed: int = 0, split: PhraseSplit = "all") -> Iterator[Conversation]:
+    """Yield ``n`` synthetic conversations; the same ``n``, ``seed`` and ``split`` give the same ones.
+
+    Args:
+        n: number of conversations.
+        seed: corpus seed.
+        split: ``all`` phrases, only the ``train`` part, or only the ``heldout`` part (for an
+            evaluation corpus whose phrasings the models never saw).
+    """
+    simulator = Simulator(load_bank(), seed=seed, split=split, n_guides=_guide_pool(n))
+    for index in range(n):
+        yield simulator.conversation(index)
+
+
+def _guide_pool(n: int) -> int:
+    """Enough guides for scorecards to mean something: ~60 conversations each, 10 to 300."""
+    return max(10, min(300, n // 60))
