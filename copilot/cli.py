@@ -49,7 +49,7 @@ err_console = Console(stderr=True)
 FormatOpt = Annotated[
     str,
     typer.Option(
-        "--format", "-f", help="Input format: auto, jsonl (conversations), rows (CSV/JSONL messages), wecom."
+        "--format", "-f", help="Input format: auto, jsonl (conversations), rows or csv or parquet (one message per row), wecom."
     ),
 ]
 
@@ -131,7 +131,7 @@ def _reader_options(
 ) -> dict[str, Any]:
     return {
         "columns": _parse_pairs(columns, "--column") or None,
-        "role_map": _parse_pairs(role_map, "--role") or None,
+        "role_map": _parse_pairs(role_map, "--role-map") or None,
         "staff_ids": set(staff) if staff else None,
         "gap_hours": gap_hours,
         "max_message_chars": max_message_chars,
@@ -143,7 +143,7 @@ ColumnsOpt = Annotated[
     typer.Option("--column", help="Rename an input column: SOURCE=TARGET (e.g. 会话ID=conversation_id)."),
 ]
 RoleOpt = Annotated[
-    list[str] | None, typer.Option("--role", help="Map a role value: SOURCE=customer|guide|system.")
+    list[str] | None, typer.Option("--role-map", help="Map a role value: SOURCE=customer|guide|system (e.g. bot=guide).")
 ]
 StaffOpt = Annotated[
     list[str] | None, typer.Option("--staff", help="WeCom: a staff (guide) user id; repeatable.")

@@ -31,6 +31,7 @@ _OBJECTIONS = ("price_objection", "trust_objection", "hesitation")
 _EPOCH = datetime(2026, 1, 5, tzinfo=CHINA_TZ)
 # Hour-of-day weights of conversation starts: quiet at night, peaks at lunch and evening.
 _HOURS = [1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 2, 4, 6, 7, 7, 8, 7, 6, 6, 6, 6, 7, 9, 10, 10, 8, 4]
+_FINAL_PARTICLES = set("吗呢吧啊呀哈嘛啦哦呗么哇咯嘞")
 _SEPARATORS = ["，", ",", " ", "～", "。", "！", "", "?", "？"]
 _SLIP_WEIGHTS = {
     "absolute_claim": 0.3,
@@ -499,9 +500,11 @@ class Simulator:
         if section["leads"] and rng.random() < style["lead"]:
             out.append(rng.choice(section["leads"]).render(rng, lambda slot: self._fill(st, slot)))
         out.append(core)
-        if section["tails"] and rng.random() < style["tail"]:
+        # After a sentence-final particle ("…吗") another one ("…吗呀") is rare in real chat.
+        final = core.rstrip("？?！!。.～~ ")[-1:] in _FINAL_PARTICLES and rng.random() < 0.85
+        if section["tails"] and not final and rng.random() < style["tail"]:
             out.append(rng.choice(section["tails"]).render(rng, lambda slot: self._fill(st, slot)))
-        if rng.random() < style["particle"] and noise.get("particles"):
+        if not final and rng.random() < style["particle"] and noise.get("particles"):
             out.append(rng.choice(noise["particles"]))
         if noise.get("endings"):
             out.append(rng.choice(noise["endings"]))
