@@ -225,6 +225,34 @@ def _read_yaml(name: str) -> Any:
         raise ConfigError(f"cannot read generator data file {name}: {exc}") from exc
 
 
+def _strings(items: Any) -> list[str]:
+    """YAML reads ``38`` or ``2.5`` as numbers; every value the generator writes is text."""
+    return [str(item) for item in items or []]
+
+
+def _noise(raw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (raw or {}).items():
+        if isinstance(value, dict):
+            out[key] = {str(k): _strings(v) for k, v in value.items()}
+        else:
+            out[key] = _strings(value)
+    return out
+
+
+def _product(raw: dict[str, Any], where: str) -> Product:
+    try:
+        fields = {k: v for k, v in raw.items() if k in Product.__dataclass_fields__}
+        for key in ("sizes", "colors", "attributes", "selling_points", "concerns", "gifts"):
+            fields[key] = _strings(fields.get(key))
+        for key in ("name", "category", "material"):
+            fields[key] = str(fields.get(key) or "")
+        fields["price"] = int(fields["price"])
+        return Product(**fields)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: invalid product {raw!r}: {exc}") from exc
+
+
 @lru_cache(maxsize=1)
 def load_bank() -> Bank:
     """Load and check the shipped phrase banks, catalogue and generator rules (cached)."""
@@ -232,6 +260,7 @@ def load_bank() -> Bank:
     guide = _read_yaml("guide.yaml")
     catalog = _read_yaml("catalog.yaml")
     rules = _read_yaml("rules.yaml")
+    rules["values"] = {key: _strings(items) for key, items in (rules.get("values") or {}).items()}
     intents = {
         label: _section(raw, f"customer.yaml intents.{label}", ("cores", "leads", "tails"))
         for label, raw in customer["intents"].items()
@@ -245,25 +274,22 @@ def load_bank() -> Bank:
     }
     domains = {}
     for name, raw in catalog["domains"].items():
-        products = [
-            Product(**{k: v for k, v in p.items() if k in Product.__dataclass_fields__})
-            for p in raw["products"]
-        ]
+        products = [_product(p, f"catalog.yaml domains.{name}") for p in raw["products"]]
         if not products:
             raise ConfigError(f"catalog.yaml: domain {name!r} has no products")
         domains[name] = Domain(
             name=name,
             products=products,
-            body=list(raw.get("body") or []),
-            coupons=list(raw.get("coupons") or []),
-            policies=list(raw.get("policies") or []),
+            body=_strings(raw.get("body")),
+            coupons=_strings(raw.get("coupons")),
+            policies=_strings(raw.get("policies")),
             promo_discount=float(raw.get("promo_discount", 0.9)),
         )
     return Bank(
         intents=intents,
         actions=actions,
-        customer_noise=customer.get("noise") or {},
-        guide_noise=guide.get("noise") or {},
+        customer_noise=_noise(customer.get("noise")),
+        guide_noise=_noise(guide.get("noise")),
         slips=slips,
         domains=domains,
         rules=rules,

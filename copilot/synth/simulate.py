@@ -199,7 +199,11 @@ class Simulator:
         if rng.random() < 0.5:
             label = self._customer(st, "greeting")
             self._guide_reply(st, label)
-        return self._shopping(st, n_needs=rng.choice([1, 1, 2, 2, 2, 3, 3, 4]))
+        # Most customers ask a few questions; some research at length before deciding.
+        n_needs = (
+            rng.randint(5, 14) if rng.random() < 0.08 else rng.choice([1, 1, 2, 2, 2, 3, 3, 4])
+        )
+        return self._shopping(st, n_needs=n_needs)
 
     def _scenario_guide_outreach(self, st: _State) -> bool:
         rng = st.rng
@@ -207,6 +211,7 @@ class Simulator:
         first = rng.choice(["recommend_product", "share_promotion", "greet_and_discover"])
         self._guide_say(st, first, opener=True)
         if rng.random() < 0.4:
+            st.t += timedelta(seconds=rng.randrange(3, 40))
             self._guide_say(st, rng.choice(["share_promotion", "recommend_product"]))
         if rng.random() < 0.25 - 0.3 * min(st.sat, 0):  # no answer at all
             return False
