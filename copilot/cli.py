@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -34,6 +34,9 @@ from rich.text import Text
 from copilot import __version__
 from copilot.errors import BundleError, ConfigError, CopilotError, InputError
 
+if TYPE_CHECKING:
+    from copilot.synth import PhraseSplit
+
 __all__ = ["app"]
 
 app = typer.Typer(
@@ -49,7 +52,9 @@ err_console = Console(stderr=True)
 FormatOpt = Annotated[
     str,
     typer.Option(
-        "--format", "-f", help="Input format: auto, jsonl (conversations), rows or csv or parquet (one message per row), wecom."
+        "--format",
+        "-f",
+        help="Input format: auto, jsonl (conversations), rows or csv or parquet (one message per row), wecom.",
     ),
 ]
 
@@ -140,16 +145,24 @@ def _reader_options(
 
 ColumnsOpt = Annotated[
     list[str] | None,
-    typer.Option("--column", help="Rename an input column: SOURCE=TARGET (e.g. 会话ID=conversation_id)."),
+    typer.Option(
+        "--column", help="Rename an input column: SOURCE=TARGET (e.g. 会话ID=conversation_id)."
+    ),
 ]
 RoleOpt = Annotated[
-    list[str] | None, typer.Option("--role-map", help="Map a role value: SOURCE=customer|guide|system (e.g. bot=guide).")
+    list[str] | None,
+    typer.Option(
+        "--role-map", help="Map a role value: SOURCE=customer|guide|system (e.g. bot=guide)."
+    ),
 ]
 StaffOpt = Annotated[
     list[str] | None, typer.Option("--staff", help="WeCom: a staff (guide) user id; repeatable.")
 ]
 GapOpt = Annotated[
-    float, typer.Option("--gap-hours", help="WeCom: a silence longer than this starts a new conversation.")
+    float,
+    typer.Option(
+        "--gap-hours", help="WeCom: a silence longer than this starts a new conversation."
+    ),
 ]
 MaxCharsOpt = Annotated[int, typer.Option("--max-message-chars", help="Longest message accepted.")]
 
@@ -191,7 +204,8 @@ def generate(
                     if i % 200 == 0 or i == n:
                         progress.update(task, completed=i)
 
-            count = write_conversations(output, tick(synth(n, seed=seed, split=split)))
+            phrases = cast("PhraseSplit", split)
+            count = write_conversations(output, tick(synth(n, seed=seed, split=phrases)))
         err_console.print(f"wrote {count:,} synthetic conversations to {output}")
 
 
@@ -204,10 +218,14 @@ def validate(
     fmt: FormatOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quarantine: Annotated[
-        Path | None, typer.Option("--quarantine", help="Also write every quarantine entry to this JSONL file.")
+        Path | None,
+        typer.Option("--quarantine", help="Also write every quarantine entry to this JSONL file."),
     ] = None,
     taxonomy: Annotated[
-        Path | None, typer.Option("--taxonomy", help="Check labels against this taxonomy YAML (default: built-in).")
+        Path | None,
+        typer.Option(
+            "--taxonomy", help="Check labels against this taxonomy YAML (default: built-in)."
+        ),
     ] = None,
     columns: ColumnsOpt = None,
     role_map: RoleOpt = None,
@@ -242,7 +260,11 @@ def validate(
             sink(None)
         summary = reader.summary.to_dict()
         if as_json:
-            print(json.dumps({**summary, "format": reader.format, "errors": errors}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {**summary, "format": reader.format, "errors": errors}, ensure_ascii=False
+                )
+            )
         else:
             _print_validation(file, reader.format, summary, errors)
         if summary["quarantined"]:
@@ -263,7 +285,9 @@ def _quarantine_sink(path: Path | None) -> Callable[[dict[str, Any] | None], Non
     return sink
 
 
-def _print_validation(file: Path, fmt: str, summary: dict[str, Any], errors: list[dict[str, Any]]) -> None:
+def _print_validation(
+    file: Path, fmt: str, summary: dict[str, Any], errors: list[dict[str, Any]]
+) -> None:
     ok = summary["quarantined"] == 0
     colour = "green" if ok else "yellow"
     console.print(

@@ -33,5 +33,8 @@ def generate(n: int, seed: int = 0, split: PhraseSplit = "all") -> Iterator[Conv
 
 
 def _guide_pool(n: int) -> int:
-    """Enough guides for scorecards to mean something: ~60 conversations each, 10 to 300."""
-    return max(10, min(300, n // 60))
+    """Enough guides for scorecards to mean something: ~60 conversations each, 15 to 300.
+
+    Fifteen guides fill three stores of five, one store per domain at least.
+    """
+    return max(15, min(300, n // 60))

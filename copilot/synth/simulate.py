@@ -123,18 +123,23 @@ class Simulator:
     # ----------------------------------------------------------------- guides
 
     def _make_guides(self, n: int) -> list[GuideProfile]:
+        """``n`` guides, five per store; skill levels in their shares, each level present."""
         rng = random.Random(f"{self.seed}:guides")
         domains = sorted(self.bank.domains)
-        guides = []
-        for i in range(n):
-            store = i // 5
-            skill = rng.choices(self._skill_names, self._skill_shares)[0]
-            guides.append(
-                GuideProfile(
-                    f"g-{i + 1:03d}", f"s-{store + 1:02d}", domains[store % len(domains)], skill
-                )
+        skills = [
+            name
+            for name, share in zip(self._skill_names, self._skill_shares, strict=True)
+            for _ in range(max(1, round(share * n)))
+        ]
+        while len(skills) < n:
+            skills.append(rng.choices(self._skill_names, self._skill_shares)[0])
+        rng.shuffle(skills)
+        return [
+            GuideProfile(
+                f"g-{i + 1:03d}", f"s-{i // 5 + 1:02d}", domains[(i // 5) % len(domains)], skill
             )
-        return guides
+            for i, skill in enumerate(skills[:n])
+        ]
 
     # ----------------------------------------------------------- conversation
 
