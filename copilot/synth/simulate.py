@@ -80,6 +80,9 @@ class _State:
     recommended: bool = False
     promoted: bool = False
     guide_spoke: bool = False
+    purchase_signal: bool = False
+    closed: bool = False
+    price_objection: bool = False
 
     @property
     def full(self) -> bool:
@@ -308,6 +311,9 @@ class Simulator:
             return self._ending(st, buy_logit=-5.0)
         label = self._customer(st, "purchase_intent", mix=True)
         closed = self._guide_reply(st, label)
+        if rng.random() < 0.3:  # "那我拿M码对吧？" — a last check before paying
+            label = self._customer(st, rng.choice(["size_fit", "stock", "price_inquiry", "logistics"]))
+            closed = self._guide_reply(st, label) or closed
         converted = rng.random() < (0.95 if closed else 0.45)
         if converted and rng.random() < 0.35:
             label = self._customer(st, "logistics")
@@ -376,9 +382,12 @@ class Simulator:
             "hesitation": sk["follow_up"],
             "purchase_intent": sk["close"],
         }.get(intent, sk["right_action"])
+        if st.purchase_signal and not st.closed and intent in self._needs_of(st):
+            # After a purchase signal the best reply closes, even to a question already answered.
+            right, p_right = ["close_sale"], sk["close"]
         good = rng.random() < p_right
         if good:
-            action = right[0] if len(right) == 1 or rng.random() < 0.75 else right[1]
+            action = self._best_action(st, intent, right)
         else:
             wrong = [a for a in self.bank.actions if a not in right]
             pushy = [
@@ -400,7 +409,7 @@ class Simulator:
         if action == "greet_and_discover" and not terse:
             self._discovered(st)
         # A second message: a discovery question or a recommendation after discovery.
-        if not st.full and intent in self.rules["needs"][st.guide.domain] and good:
+        if not st.full and intent in self._needs_of(st) and good and action != "close_sale":
             if not st.discovered and rng.random() < sk["discovery"] * 0.6:
                 st.t += timedelta(seconds=rng.randrange(3, 40))
                 self._guide_say(st, rng.choice(["greet_and_discover", "size_advice"]))
@@ -413,6 +422,25 @@ class Simulator:
         if intent == "purchase_intent" and good:
             st.sat += fx["close_attempt"]
         return good
+
+    def _needs_of(self, st: _State) -> dict[str, float]:
+        needs: dict[str, float] = self.rules["needs"][st.guide.domain]
+        return needs
+
+    def _best_action(self, st: _State, intent: str, right: list[str]) -> str:
+        """What a good guide does for ``intent`` given the conversation so far."""
+        rng = st.rng
+        if len(right) == 1 or rng.random() < 0.1:
+            return right[0] if len(right) == 1 else rng.choice(right)
+        if intent == "product_inquiry":  # once needs are known, answer by recommending
+            return "recommend_product" if st.discovered and not st.recommended else "answer_product_question"
+        if intent == "price_objection":  # a benefit first; once it is given, argue value
+            return "handle_price_objection" if st.promoted else "share_promotion"
+        if intent == "hesitation":  # hesitation about price is a price objection in disguise
+            return "handle_price_objection" if st.price_objection and not st.promoted else "follow_up_later"
+        if intent == "other":
+            return "polite_closing" if len(st.messages) >= 6 else "greet_and_discover"
+        return right[0]
 
     def _discovered(self, st: _State) -> None:
         if not st.discovered:
@@ -442,6 +470,8 @@ class Simulator:
             text = self._slip(st, text)
         if action == "share_promotion":
             st.promoted = True
+        if action == "close_sale":
+            st.closed = True
         if action == "recommend_product":
             st.recommended = True
         st.guide_spoke = True
@@ -487,6 +517,10 @@ class Simulator:
             label = min(intent, other, key=self._priority.__getitem__)
             st.mixed.append({"message_index": len(st.messages), "intents": sorted({intent, other})})
         self._append(st, "customer", text, label)
+        if label == "purchase_intent":
+            st.purchase_signal, st.closed = True, False
+        elif label == "price_objection":
+            st.price_objection = True
         if rng.random() < style["sticker"] * 0.3 and not st.full:  # a sticker on its own
             st.t += timedelta(seconds=rng.randrange(1, 10))
             sticker = rng.choice(self.bank.customer_noise.get("stickers") or ["[微笑]"])
