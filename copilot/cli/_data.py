@@ -1,171 +1,34 @@
-"""The ``copilot`` command line.
-
-Exit codes: 0 ok, 1 runtime failure, 2 usage or input error (with a message that says what to fix).
-The CLI owns the console: library code logs, the CLI prints.
-"""
+"""Data commands: generate, validate, stats."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from copilot import __version__
-from copilot.errors import BundleError, ConfigError, CopilotError, InputError
+from copilot.cli._common import (
+    ColumnsOpt,
+    FormatOpt,
+    GapOpt,
+    MaxCharsOpt,
+    RoleOpt,
+    StaffOpt,
+    app,
+    console,
+    err_console,
+    handle_errors,
+    progress_bar,
+    reader_options,
+)
+from copilot.errors import InputError
 
 if TYPE_CHECKING:
     from copilot.synth import PhraseSplit
-
-__all__ = ["app"]
-
-app = typer.Typer(
-    name="copilot",
-    help="Self-hosted AI sales copilot for Chinese social retail (导购 × 顾客 chats).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-FormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        "-f",
-        help="Input format: auto, jsonl (conversations), rows or csv or parquet (one message per row), wecom.",
-    ),
-]
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"copilot {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
-) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Map product errors to exit codes: input/config/bundle problems 2, anything else 1."""
-    try:
-        yield
-    except (InputError, ConfigError, BundleError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
-    except CopilotError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
-    except OSError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
-
-
-class _RateColumn(ProgressColumn):
-    """Items per second."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
-
-
-def _progress(transient: bool = False) -> Progress:
-    """A progress bar on stderr with rate and ETA; silent when stderr is not a terminal."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=transient,
-        disable=not err_console.is_terminal,
-    )
-
-
-def _parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"{option} expects SOURCE=TARGET, got {item!r}")
-        source, target = item.split("=", 1)
-        out[source.strip()] = target.strip()
-    return out
-
-
-def _reader_options(
-    columns: list[str] | None,
-    role_map: list[str] | None,
-    staff: list[str] | None,
-    gap_hours: float,
-    max_message_chars: int,
-) -> dict[str, Any]:
-    return {
-        "columns": _parse_pairs(columns, "--column") or None,
-        "role_map": _parse_pairs(role_map, "--role-map") or None,
-        "staff_ids": set(staff) if staff else None,
-        "gap_hours": gap_hours,
-        "max_message_chars": max_message_chars,
-    }
-
-
-ColumnsOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--column", help="Rename an input column: SOURCE=TARGET (e.g. 会话ID=conversation_id)."
-    ),
-]
-RoleOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--role-map", help="Map a role value: SOURCE=customer|guide|system (e.g. bot=guide)."
-    ),
-]
-StaffOpt = Annotated[
-    list[str] | None, typer.Option("--staff", help="WeCom: a staff (guide) user id; repeatable.")
-]
-GapOpt = Annotated[
-    float,
-    typer.Option(
-        "--gap-hours", help="WeCom: a silence longer than this starts a new conversation."
-    ),
-]
-MaxCharsOpt = Annotated[int, typer.Option("--max-message-chars", help="Longest message accepted.")]
-
 
 # --------------------------------------------------------------------------- generate
 
@@ -192,10 +55,10 @@ def generate(
     from copilot.io import write_conversations
     from copilot.synth import generate as synth
 
-    with _errors():
+    with handle_errors():
         if split not in ("all", "train", "heldout"):
             raise InputError(f"--phrases must be all, train or heldout, got {split!r}")
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("generating", total=n)
 
             def tick(conversations: Iterator[Any]) -> Iterator[Any]:
@@ -240,14 +103,14 @@ def validate(
     from copilot.io import Quarantined, open_conversations
     from copilot.taxonomy import default_taxonomy, load_taxonomy
 
-    with _errors():
+    with handle_errors():
         tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
-        options = _reader_options(columns, role_map, staff, gap_hours, max_message_chars)
+        options = reader_options(columns, role_map, staff, gap_hours, max_message_chars)
         reader = open_conversations(file, format=fmt, taxonomy=tax, **options)
         errors: list[dict[str, Any]] = []
         sink = _quarantine_sink(quarantine)
         try:
-            with _progress(transient=True) as progress:
+            with progress_bar(transient=True) as progress:
                 task = progress.add_task("validating", total=None)
                 for i, item in enumerate(reader, 1):
                     if isinstance(item, Quarantined):
@@ -325,11 +188,11 @@ def stats(
     from copilot.io import Quarantined, open_conversations
     from copilot.taxonomy import default_taxonomy
 
-    with _errors():
-        options = _reader_options(columns, role_map, staff, gap_hours, max_message_chars)
+    with handle_errors():
+        options = reader_options(columns, role_map, staff, gap_hours, max_message_chars)
         reader = open_conversations(file, format=fmt, **options)
         acc = _Stats()
-        with _progress(transient=True) as progress:
+        with progress_bar(transient=True) as progress:
             task = progress.add_task("reading", total=None)
             for i, item in enumerate(reader, 1):
                 if not isinstance(item, Quarantined):
@@ -459,11 +322,3 @@ def _print_stats(file: Path, result: dict[str, Any], name_of: Callable[[str], st
         for skill, row in conv["by_guide_skill"].items():
             table.add_row(skill, f"{row['conversations']:,}", f"{row['rate']:.1%}")
         console.print(table)
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

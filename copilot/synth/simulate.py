@@ -508,7 +508,9 @@ class Simulator:
             self._append(st, "customer", self._compose(st, "greeting", opener=False), "greeting")
             st.t += timedelta(seconds=rng.randrange(2, 25))
         label = intent
-        text = self._compose(st, intent, opener=first and rng.random() < style["opener"])
+        # Real first messages often lead with "在吗？" / "你好" before the request itself.
+        opener = first and intent != "greeting" and rng.random() < max(style["opener"], 0.4)
+        text = self._compose(st, intent, opener=opener)
         if mix and intent in self._mixable and rng.random() < 0.14:
             other = rng.choice(self._mixable[intent])
             second = self._compose(st, other, opener=False)

@@ -1,0 +1,12 @@
+"""The ``copilot`` command line.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or input error (with a message that says what to fix).
+The CLI owns the console: library code logs, the CLI prints.
+"""
+
+from __future__ import annotations
+
+from copilot.cli import _data, _models  # noqa: F401  (registers the commands)
+from copilot.cli._common import app
+
+__all__ = ["app"]

@@ -1,0 +1,353 @@
+"""Model commands: train, classify, eval."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from copilot.cli._common import (
+    ColumnsOpt,
+    FormatOpt,
+    RoleOpt,
+    StaffOpt,
+    app,
+    console,
+    err_console,
+    handle_errors,
+    reader_options,
+)
+from copilot.errors import InputError
+
+BundleOpt = Annotated[
+    Path, typer.Option("--bundle", "-b", help="Model bundle directory (from `copilot train`).")
+]
+IntentCsvOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--intent-csv",
+        help="CSV with columns text,label of customer messages and their intents; repeatable.",
+    ),
+]
+
+
+def read_intent_csv(path: Path) -> list[tuple[str, str]]:
+    """``(text, label)`` rows of a CSV with a header holding ``text`` and ``label`` columns.
+
+    Raises:
+        InputError: a missing file, missing columns, or a row without text or label.
+    """
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read intent CSV {str(path)!r}: {exc.strerror or exc}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"text", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise InputError(
+                f"intent CSV {str(path)!r} lacks column(s) {', '.join(sorted(missing))}; "
+                f"found {', '.join(reader.fieldnames or []) or 'no header'}; the header must name text and label"
+            )
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            text, label = (row.get("text") or "").strip(), (row.get("label") or "").strip()
+            if not text or not label:
+                raise InputError(f"intent CSV {str(path)!r} line {line}: empty text or label")
+            rows.append((text, label))
+    return rows
+
+
+def _load_conversations(
+    paths: list[Path], fmt: str, options: dict[str, Any]
+) -> tuple[list[Any], int]:
+    from copilot.io import Quarantined, open_conversations
+
+    conversations, quarantined = [], 0
+    for path in paths:
+        reader = open_conversations(path, format=fmt, **options)
+        for item in reader:
+            if isinstance(item, Quarantined):
+                quarantined += 1
+                if quarantined <= 5:
+                    err_console.print(
+                        f"[yellow]skipped[/] {path}:{item.line}: {item.error}", highlight=False
+                    )
+            else:
+                conversations.append(item)
+    if quarantined:
+        err_console.print(
+            f"[yellow]{quarantined:,} unreadable records skipped (run `copilot validate` for all reasons)[/]"
+        )
+    return conversations, quarantined
+
+
+@app.command()
+def train(
+    data: Annotated[
+        list[Path],
+        typer.Argument(help="Training conversations (any input format; labels full or partial)."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.")],
+    taxonomy: Annotated[
+        Path | None,
+        typer.Option("--taxonomy", help="A brand's own taxonomy YAML (default: built-in)."),
+    ] = None,
+    embedder: Annotated[
+        str,
+        typer.Option(
+            "--embedder", help="offline, or st:<path-or-hub-name> (sentence-transformers)."
+        ),
+    ] = "offline",
+    classifier: Annotated[
+        str, typer.Option("--classifier", help="linear (fast default) or finetune (transformer).")
+    ] = "linear",
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model", help="Pretrained transformer directory for --classifier finetune."
+        ),
+    ] = None,
+    intent_csv: IntentCsvOpt = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of every random choice: same data and seed, same bundle."
+        ),
+    ] = 0,
+    min_examples: Annotated[
+        int, typer.Option("--min-examples", min=1, help="Fewest examples a label may have.")
+    ] = 5,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Fine-tuning epochs (--classifier finetune).")
+    ] = 3,
+    fmt: FormatOpt = "auto",
+    columns: ColumnsOpt = None,
+    role_map: RoleOpt = None,
+    staff: StaffOpt = None,
+) -> None:
+    """Train a model bundle: embedder, intent and act classifiers, next-best action, outcome.
+
+    Example: copilot train data/demo.jsonl -o models/default
+    """
+    from copilot.taxonomy import default_taxonomy, load_taxonomy
+    from models.train import TrainConfig, file_digest, train_bundle
+
+    with handle_errors():
+        if classifier not in ("linear", "finetune"):
+            raise InputError(f"--classifier must be linear or finetune, got {classifier!r}")
+        if not (embedder == "offline" or embedder.startswith("st:")):
+            raise InputError(f"--embedder must be offline or st:<path-or-name>, got {embedder!r}")
+        tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
+        extra = [row for path in intent_csv or [] for row in read_intent_csv(path)]
+        options = reader_options(columns, role_map, staff, 12.0, 20_000)
+        with console.status("reading conversations"):
+            conversations, _ = _load_conversations(data, fmt, options)
+        if not conversations and not extra:
+            raise InputError("no readable conversations in the training data")
+        config = TrainConfig(
+            embedder=embedder,
+            classifier=classifier,  # type: ignore[arg-type]
+            base_model=base_model,
+            seed=seed,
+            min_examples=min_examples,
+            epochs=epochs,
+        )
+        started = time.perf_counter()
+        with console.status("training") as status:
+
+            def step(name: str) -> None:
+                status.update(f"{name} ({time.perf_counter() - started:.0f}s)")
+                err_console.print(
+                    f"[dim]{time.perf_counter() - started:6.1f}s[/] {name}", highlight=False
+                )
+
+            bundle = train_bundle(
+                conversations,
+                taxonomy=tax,
+                config=config,
+                extra_intents=extra,
+                data_hash=file_digest([*data, *(intent_csv or [])]),
+                name=output.name,
+                progress=step,
+            )
+            status.update("saving")
+            bundle.save(output)
+        _print_training(bundle, output, time.perf_counter() - started)
+
+
+def _print_training(bundle: Any, output: Path, seconds: float) -> None:
+    m = bundle.manifest
+    console.print(
+        f"bundle [bold]{bundle.name}[/] written to {output} in {seconds:.1f}s "
+        f"({m['training']['conversations']:,} training conversations)",
+        highlight=False,
+    )
+    metrics = m.get("metrics")
+    if not metrics:
+        console.print(
+            "[yellow]too few conversations for a validation split; run `copilot eval` on other data[/]"
+        )
+        return
+    table = Table(title=f"validation: {metrics['split']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if key != "split" and value is not None:
+            table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+@app.command()
+def classify(
+    texts: Annotated[
+        list[str] | None, typer.Argument(help="Customer messages to classify.")
+    ] = None,
+    bundle_dir: BundleOpt = Path("models/default"),
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", help="A file with one message per line ('-' for stdin)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line per text.")
+    ] = False,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many next-best actions to list.")] = 3,
+) -> None:
+    """Intent and next-best actions for customer messages.
+
+    Example: copilot classify --bundle models/default "这件有M码吗"
+    """
+    from models.bundle import load_bundle
+
+    with handle_errors():
+        items = list(texts or [])
+        if input_file is not None:
+            try:
+                lines = (
+                    sys.stdin.read()
+                    if str(input_file) == "-"
+                    else input_file.read_text(encoding="utf-8")
+                )
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read {str(input_file)!r}: {exc}") from exc
+            items += [line for line in lines.splitlines() if line.strip()]
+        if not items:
+            raise InputError("nothing to classify: pass texts as arguments or --input FILE")
+        bundle = load_bundle(bundle_dir)
+        results = bundle.classify(items, k=k)
+        if as_json:
+            for result in results:
+                print(json.dumps(result, ensure_ascii=False))
+            return
+        name = bundle.taxonomy.name_of
+        table = Table(title=f"bundle {bundle.name}")
+        table.add_column("text")
+        table.add_column("intent")
+        table.add_column("confidence", justify="right")
+        table.add_column("next-best actions")
+        for r in results:
+            actions = ", ".join(f"{name(a['label'])} {a['probability']:.0%}" for a in r["actions"])
+            table.add_row(
+                r["text"], f"{r['intent']} {name(r['intent'])}", f"{r['confidence']:.2f}", actions
+            )
+        console.print(table)
+
+
+@app.command(name="eval")
+def evaluate(
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled conversations to evaluate on (use another seed than training)."
+        ),
+    ],
+    bundle_dir: BundleOpt = Path("models/default"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report directory.")] = Path(
+        "reports"
+    ),
+    intent_csv: IntentCsvOpt = None,
+    fmt: FormatOpt = "auto",
+) -> None:
+    """Evaluate a bundle: metrics.json, report.md, confusion matrices and a calibration plot.
+
+    Example: copilot eval data/test.jsonl --bundle models/default -o reports/
+    """
+    from eval.report import write_report
+
+    from models.bundle import load_bundle
+    from models.evaluate import classification_metrics, evaluate_bundle
+
+    with handle_errors():
+        bundle = load_bundle(bundle_dir)
+        with console.status("reading conversations"):
+            conversations, quarantined = _load_conversations(
+                data, fmt, reader_options(None, None, None, 12.0, 20_000)
+            )
+        labelled = [c for c in conversations if c.labels is not None]
+        if not labelled:
+            raise InputError(
+                "the evaluation data has no labelled conversations; eval needs gold labels"
+            )
+        with console.status(f"evaluating on {len(labelled):,} conversations"):
+            metrics = evaluate_bundle(bundle, labelled)
+        extra: dict[str, Any] = {
+            "data": [str(p) for p in data],
+            "quarantined_records": quarantined,
+            "synthetic_conversations": sum(bool(c.meta.get("synthetic")) for c in labelled),
+            "phrase_splits": sorted(
+                {str(c.meta.get("phrase_split")) for c in labelled if "phrase_split" in c.meta}
+            ),
+            "seeds": sorted({c.meta["seed"] for c in labelled if "seed" in c.meta}),
+        }
+        if intent_csv:
+            rows = [row for path in intent_csv for row in read_intent_csv(path)]
+            pred = [p.label for p in bundle.predict_intents([t for t, _ in rows])]
+            extra["independent"] = {
+                "source": [str(p) for p in intent_csv],
+                **classification_metrics(
+                    [label for _, label in rows], pred, bundle.taxonomy.intent_ids
+                ),
+            }
+        names = {
+            label.id: label.name for label in (*bundle.taxonomy.intents, *bundle.taxonomy.actions)
+        }
+        files = write_report(
+            metrics,
+            output,
+            title="Model evaluation",
+            bundle_name=bundle.name,
+            data_name=", ".join(str(p) for p in data),
+            extra=extra,
+            names=names,
+        )
+        _print_eval(metrics, extra)
+        console.print(f"report: {files.get('report.md', output)}")
+
+
+def _print_eval(metrics: dict[str, Any], extra: dict[str, Any]) -> None:
+    nba = metrics["next_best_action"]
+    table = Table(title="evaluation")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("baseline", justify="right")
+    rows = [
+        ("intent accuracy", metrics["intent"].get("accuracy"), None),
+        ("intent macro-F1", metrics["intent"].get("macro_f1"), None),
+        ("act macro-F1", metrics["act"].get("macro_f1"), None),
+        ("next-best action top-1", nba.get("top1"), nba.get("baseline_top1")),
+        ("next-best action top-3", nba.get("top3"), nba.get("baseline_top3")),
+        ("outcome AUC", metrics["outcome"].get("auc"), None),
+    ]
+    if "independent" in extra:
+        rows.append(("independent intents macro-F1", extra["independent"].get("macro_f1"), None))
+    for label, value, base in rows:
+        table.add_row(
+            label, "-" if value is None else f"{value:.4f}", "" if base is None else f"{base:.4f}"
+        )
+    console.print(table)
