@@ -115,6 +115,7 @@ class LinearClassifier:
             col = classes.index(str(label))
             full_coef[col], full_intercept[col] = coef[row], intercept[row]
         self.classes_ = classes
+        self.__dict__.pop("_coef_t", None)  # the cached transposed weights of an earlier fit
         self.coef_ = full_coef
         self.intercept_ = full_intercept
         self.temperature_ = 1.0
@@ -183,7 +184,12 @@ class LinearClassifier:
         return model
 
     def _logits(self, X: Matrix) -> np.ndarray:
-        logits = X @ self.coef_.T
+        # A contiguous (n_features, n_classes) copy, made once: with the transposed view scipy
+        # copies the whole weight matrix on every call (~1.6 ms of a 2 ms single prediction).
+        coef_t = self.__dict__.get("_coef_t")
+        if coef_t is None:
+            coef_t = self.__dict__["_coef_t"] = np.ascontiguousarray(self.coef_.T)
+        logits = X @ coef_t
         return np.asarray(logits, dtype=np.float32) + self.intercept_
 
     def _check_fitted(self) -> None:
