@@ -180,10 +180,3 @@ def _short(value: Any, width: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
 
-
-def dumps(obj: Any) -> bytes:
-    """Compact JSON bytes (orjson), used by every writer."""
-    return orjson.dumps(obj)
-
-
-__all__ += ["dumps"]
