@@ -3,7 +3,8 @@
 Measures, on a generated corpus (50k conversations by default):
 - ``pipeline``: load + validate the JSONL file, then normalise + mask PII + tokenise every message;
 - ``jieba floor``: jieba tokenisation alone (same tokenizer, same dictionary) of the same texts,
-  already in memory.
+  already in memory;
+- the synthetic generator: seconds for 10k conversations (target under 30 s).
 The ratio pipeline / floor is the figure of merit (target: at most 1.5).
 
 Run: ``python -m eval.bench_io [--conversations 50000] [--out bench-results/bench_io.json]``
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         jieba_tok.lcut(text, HMM=hmm)
     floor_s = time.perf_counter() - t0
 
+    # Generator speed: 10k conversations, target under 30 s (iterated in memory, not written).
+    t0 = time.perf_counter()
+    for _conversation in generate(10_000, seed=args.seed + 1):
+        pass
+    generate_s = time.perf_counter() - t0
+
     n_messages = len(texts)
     n_chars = sum(map(len, texts))
     result = {
@@ -79,6 +86,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "jieba_floor_messages_per_s": round(n_messages / floor_s),
         "ratio_pipeline_to_floor": round(pipeline_s / floor_s, 3),
         "target_ratio": 1.5,
+        "generate_10k_conversations_seconds": round(generate_s, 2),
+        "generate_target_seconds": 30,
         "python": platform.python_version(),
         "machine": platform.machine(),
     }

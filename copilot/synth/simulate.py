@@ -340,6 +340,9 @@ class Simulator:
         if rng.random() >= revive:
             return False
         st.t += timedelta(hours=rng.uniform(4, 60))
+        if not 9 <= st.t.hour < 22:  # a guide follows up in working hours, not at 3 a.m.
+            day = st.t if st.t.hour < 9 else st.t + timedelta(days=1)
+            st.t = day.replace(hour=rng.choice([9, 10, 10, 11]), minute=rng.randrange(60))
         if followed or rng.random() < st.skill["follow_up"]:
             self._guide_say(st, rng.choice(["follow_up_later", "share_promotion"]), opener=True)
             self._wait_customer(st)
