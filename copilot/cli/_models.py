@@ -279,7 +279,6 @@ def evaluate(
     Example: copilot eval data/test.jsonl --bundle models/default -o reports/
     """
     from eval.report import write_report
-
     from models.bundle import load_bundle
     from models.evaluate import classification_metrics, evaluate_bundle
 
