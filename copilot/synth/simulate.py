@@ -545,7 +545,9 @@ class Simulator:
         core = phrase.render(rng, lambda slot: self._fill(st, slot))
         out = []
         if opener and noise.get("openers"):
-            out.append(rng.choice(noise["openers"]) + rng.choice(_SEPARATORS))
+            common = self.rules.get("common_openers")
+            pool = common if common and rng.random() < 0.5 else noise["openers"]
+            out.append(rng.choice(pool) + rng.choice(_SEPARATORS))
         if section["leads"] and rng.random() < style["lead"]:
             out.append(rng.choice(section["leads"]).render(rng, lambda slot: self._fill(st, slot)))
         out.append(core)
