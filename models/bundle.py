@@ -10,6 +10,7 @@
       act/              guide-message act classifier
       nba/              next-best-action model
       outcome/          win-probability model (absent when the data had no outcomes)
+      scripts/          winning scripts, their lift, and the hybrid index over their contexts
 
 ``load_bundle(dir)`` returns a :class:`Bundle`; the same data and seed give a bundle with
 identical predictions. A bundle written in another format version is refused with a message.
@@ -36,6 +37,7 @@ from models.embedders import Embedder, OfflineEmbedder, load_embedder
 from models.linear import LinearClassifier
 from models.nba import IntentBaseline, NextBestActionModel
 from models.outcome import OutcomeModel, outcome_features
+from models.scripts import ScriptLibrary
 from models.state import ConversationState
 
 __all__ = [
@@ -186,6 +188,7 @@ class Bundle:
         nba: NextBestActionModel,
         baseline: IntentBaseline,
         outcome: OutcomeModel | None,
+        scripts: ScriptLibrary | None = None,
         path: Path | None = None,
     ) -> None:
         self.manifest = manifest
@@ -196,6 +199,7 @@ class Bundle:
         self.nba = nba
         self.baseline = baseline
         self.outcome = outcome
+        self.scripts = scripts
         self.path = path
         self.intent_threshold = float(manifest.get("intent_threshold", 0.0))
 
@@ -327,6 +331,8 @@ class Bundle:
             )
             if self.outcome is not None:
                 self.outcome.save(tmp / "outcome")
+            if self.scripts is not None:
+                self.scripts.save(tmp / "scripts")
             (tmp / "taxonomy.yaml").write_text(
                 yaml.safe_dump(
                     self.taxonomy.model_dump(mode="json"), allow_unicode=True, sort_keys=False
@@ -399,6 +405,7 @@ def load_bundle(directory: str | Path) -> Bundle:
         outcome = (
             OutcomeModel.load(directory / "outcome") if (directory / "outcome").exists() else None
         )
+        scripts = ScriptLibrary.load(directory / "scripts") if (directory / "scripts").exists() else None
     except BundleError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -414,5 +421,6 @@ def load_bundle(directory: str | Path) -> Bundle:
         nba=nba,
         baseline=baseline,
         outcome=outcome,
+        scripts=scripts,
         path=directory,
     )

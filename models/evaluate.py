@@ -182,3 +182,122 @@ def evaluate_bundle(bundle: Bundle, conversations: Sequence[Conversation]) -> di
         "next_best_action": nba_metrics(bundle, turns, bundle.baseline),
         "outcome": outcome_metrics(bundle, conversations),
     }
+
+
+def retrieval_metrics(
+    bundle: Bundle,
+    conversations: Sequence[Conversation],
+    engine: Any = None,
+    *,
+    max_turns: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How well the suggestion engine finds the reply a winning guide actually sent.
+
+    For guide turns of winning conversations: Recall@1/3/10 and MRR of the script the actual
+    reply belongs to, and response selection (the true reply against 9 replies of other
+    conversations at the same intent: R10@1, R10@2, R10@5), for the engine and three baselines:
+    BM25 only, dense only, and random scripts of the predicted intent. Turns whose reply matches
+    no mined script are counted in ``coverage`` and left out of the ranks.
+    """
+    import random
+
+    from models.suggest import SuggestionEngine
+
+    library = bundle.scripts
+    if library is None or not len(library):
+        return {"n": 0, "note": "the bundle has no scripts"}
+    if engine is None:
+        from copilot.compliance import default_checker
+
+        engine = SuggestionEngine(bundle, library, default_checker())
+    rng = random.Random(seed)
+    turns: list[tuple[Conversation, int, str]] = []  # (prefix, gold script, intent)
+    total = 0
+    pipeline = engine.pipeline
+    for conversation in conversations:
+        if conversation.outcome is None or not conversation.outcome.converted:
+            continue
+        labels = bundle.labels_of(conversation, use_gold=True)
+        messages = conversation.messages
+        for i, message in enumerate(messages):
+            if message.role != "guide" or i == 0 or messages[i - 1].role != "customer" or labels[i] is None:
+                continue
+            end = i
+            while end + 1 < len(messages) and messages[end + 1].role == "guide":
+                end += 1
+            reply = "\n".join(pipeline.mask(messages[j].text)[0] for j in range(i, end + 1))
+            total += 1
+            vector = bundle.embedder.encode([reply])[0]
+            gold = library.assign(reply, labels[i], vector)
+            if gold is not None:
+                prefix = conversation.model_copy(update={"messages": messages[:i]})
+                turns.append((prefix, gold, labels[i - 1] or ""))
+    if not turns:
+        return {"n": 0, "turns": total, "coverage": 0.0}
+    coverage = len(turns) / total
+    if len(turns) > max_turns:
+        turns = rng.sample(turns, max_turns)
+    by_intent: dict[str, list[int]] = {}
+    for script in library.scripts:
+        by_intent.setdefault(script.intent, []).append(script.id)
+    methods = ("engine", "bm25", "dense", "random")
+    ranks: dict[str, list[int | None]] = {m: [] for m in methods}
+    selection: dict[str, list[int]] = {m: [] for m in methods}
+    gold_by_intent: dict[str, list[int]] = {}
+    for _prefix, gold, intent in turns:
+        gold_by_intent.setdefault(intent, []).append(gold)
+    for prefix, gold, intent in turns:
+        signals_intent, actions = engine.signals(prefix)
+        probs = {a.label: a.confidence for a in actions}
+        predicted = signals_intent["label"]
+        for method in methods:
+            if method == "random":
+                pool = list(by_intent.get(predicted or "", []))
+                rng.shuffle(pool)
+                ranking = pool
+            else:
+                ranking = [r.script.id for r in engine.rank(prefix, actions=probs, intent=predicted, method=method)]
+            ranks[method].append(ranking.index(gold) + 1 if gold in ranking else None)
+        others = [g for g in set(gold_by_intent.get(intent, [])) if g != gold]
+        if len(others) >= 9:
+            candidates = [gold, *rng.sample(sorted(others), 9)]
+            for method in methods:
+                if method == "random":
+                    scores = [rng.random() for _ in candidates]
+                else:
+                    scores = engine.score_scripts(prefix, candidates, method, actions=probs, intent=predicted)
+                # Ties rank the true reply last: a method earns its hits.
+                better = sum(s > scores[0] for s in scores[1:]) + sum(s == scores[0] for s in scores[1:])
+                selection[method].append(better + 1)
+    out: dict[str, Any] = {
+        "turns": total,
+        "evaluated": len(turns),
+        "coverage": round(coverage, 4),
+        "response_selection_n": len(selection["engine"]),
+        "methods": {},
+    }
+    for method in methods:
+        r = ranks[method]
+        sel = selection[method]
+        out["methods"][method] = {
+            "recall@1": _share(r, 1),
+            "recall@3": _share(r, 3),
+            "recall@10": _share(r, 10),
+            "mrr": round(float(np.mean([1 / x if x else 0.0 for x in r])), 4),
+            "R10@1": round(float(np.mean([x <= 1 for x in sel])), 4) if sel else None,
+            "R10@2": round(float(np.mean([x <= 2 for x in sel])), 4) if sel else None,
+            "R10@5": round(float(np.mean([x <= 5 for x in sel])), 4) if sel else None,
+        }
+    engine_row = out["methods"]["engine"]
+    out["engine_beats_baselines"] = all(
+        engine_row[m] > out["methods"][b][m]
+        for b in ("bm25", "dense", "random")
+        for m in ("recall@3", "mrr", "R10@1")
+        if engine_row[m] is not None and out["methods"][b][m] is not None
+    )
+    return out
+
+
+def _share(ranks: list[int | None], k: int) -> float:
+    return round(float(np.mean([r is not None and r <= k for r in ranks])), 4) if ranks else 0.0

@@ -60,6 +60,8 @@ class TrainConfig:
             (0 by default: on the synthetic corpus it added no accuracy and cost 5x training time;
             a pretrained ``st:`` embedder's dense vectors are always used).
         epochs: fine-tuning epochs.
+        scripts: mine winning scripts and build their index.
+        index_kind: ``auto`` (exact below 20k contexts, HNSW above), ``flat``, ``hnsw`` or ``ivf``.
     """
 
     embedder: str = "offline"
@@ -74,6 +76,8 @@ class TrainConfig:
     context_weight: float = 0.4
     dense_weight: float = 0.0
     epochs: int = 3
+    scripts: bool = True
+    index_kind: str = "auto"
 
 
 def file_digest(paths: Iterable[str | Path]) -> str:
@@ -329,6 +333,26 @@ def train_bundle(
     else:
         logger.warning("no outcome model: the data needs conversations with outcomes of both kinds")
     t0 = mark("outcome", t0)
+
+    if config.scripts:
+        step("mining winning scripts")
+        from copilot.compliance import default_checker
+        from copilot.text import default_pipeline
+        from models.script_index import ScriptIndex
+        from models.scripts import mine_scripts
+
+        pipeline = default_pipeline()
+        bundle.scripts = mine_scripts(
+            train,
+            lambda c: resolved[c.conversation_id],
+            embedder,
+            lambda text: pipeline.process(text).tokens,
+            checker=default_checker(),
+            pipeline=pipeline,
+            index=ScriptIndex(kind=config.index_kind, seed=config.seed),  # type: ignore[arg-type]
+        )
+        manifest["training"]["scripts"] = bundle.scripts.stats
+        t0 = mark("scripts", t0)
 
     if valid:
         step("validating")

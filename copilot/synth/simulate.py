@@ -121,6 +121,7 @@ class Simulator:
         for a, b in self.rules["mixable"]:
             self._mixable.setdefault(a, []).append(b)
             self._mixable.setdefault(b, []).append(a)
+        self._repertoires: dict[tuple[str, str, str, int], list[int]] = {}
         self.guides = self._make_guides(n_guides)
 
     # ----------------------------------------------------------------- guides
@@ -457,7 +458,14 @@ class Simulator:
             return
         rng, noise = st.rng, self.bank.guide_noise
         kind = "terse" if terse else "cores"
-        phrase = rng.choice(self.bank.cores("guide", action, st.guide.domain, self.split, kind))
+        phrases = self.bank.cores("guide", action, st.guide.domain, self.split, kind)
+        repertoire = self._repertoire(st.guide, action, kind, len(phrases))
+        # Guides reuse a repertoire of go-to scripts (many pushed by headquarters), not a fresh
+        # phrasing every time; skilled guides stick to theirs more.
+        if rng.random() < 0.45 + 0.4 * st.skill["warmth"]:
+            phrase = phrases[rng.choice(repertoire)]
+        else:
+            phrase = rng.choice(phrases)
         text = phrase.render(rng, lambda slot: self._fill(st, slot))
         warmth = st.skill["warmth"]
         if not terse:
@@ -479,6 +487,18 @@ class Simulator:
             st.recommended = True
         st.guide_spoke = True
         self._append(st, "guide", text, action)
+
+    def _repertoire(self, guide: GuideProfile, action: str, kind: str, n: int) -> list[int]:
+        """A guide's go-to phrasings of an action: a few, drawn with a Zipf preference so that the
+        headquarters' standard scripts (the first of the bank) are shared by many guides."""
+        key = (guide.guide_id, action, kind, n)
+        cached = self._repertoires.get(key)
+        if cached is None:
+            rng = random.Random(f"{self.seed}:{guide.guide_id}:{action}:{kind}")
+            weights = [1.0 / (rank + 1) for rank in range(n)]
+            cached = sorted(set(rng.choices(range(n), weights, k=min(6, n))))
+            self._repertoires[key] = cached
+        return cached
 
     def _slip(self, st: _State, text: str) -> str:
         rng = st.rng

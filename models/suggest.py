@@ -1,0 +1,306 @@
+"""The reply-suggestion engine.
+
+conversation so far -> intent and ranked next-best actions -> candidate scripts from the hybrid
+index (contexts like this one) -> rerank by relevance, the predicted action, lift and intent match,
+pins boosted and bans never served -> MMR so the k suggestions differ -> a final compliance and
+personal-data check. Every suggestion carries its evidence: lift with sample size, the source
+conversation and message, and a one-line reason in Chinese.
+
+Customer text is untrusted: empty, emoji-only, very long or adversarial conversations give fewer
+suggestions or none, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from copilot.compliance import ComplianceChecker
+from copilot.schema import Conversation
+from copilot.text import TextPipeline, default_pipeline
+from models.bundle import Bundle
+from models.scripts import Script, ScriptLibrary, context_text, index_tokens
+
+__all__ = ["EngineConfig", "SuggestionEngine"]
+
+
+@dataclass
+class EngineConfig:
+    """Weights and sizes of the suggestion engine.
+
+    Attributes:
+        candidates: index entries retrieved per query (each of dense and sparse).
+        w_relevance, w_action, w_reply, w_lift, w_intent: rerank weights (they sum to 1):
+            similarity of the script's contexts to this one, probability of the script's action
+            as the next best, similarity of the reply itself to this context (it speaks of what
+            the customer speaks of: the product, the size), lift lower bound, intent match.
+        pin_boost: added to the score of a pinned script.
+        mmr_lambda: relevance against diversity in the final pick (1: no diversity).
+        min_score: suggestions below this score are not served.
+        min_lift: a script whose conversion rate is below ``min_lift`` x the intent's average on
+            at least ``min_lift_uses`` conversations is not served (it is not a winning script).
+        max_query_chars: the query context is cut to this many characters.
+    """
+
+    candidates: int = 50
+    w_relevance: float = 0.35
+    w_action: float = 0.30
+    w_reply: float = 0.15
+    w_lift: float = 0.10
+    w_intent: float = 0.10
+    pin_boost: float = 0.25
+    mmr_lambda: float = 0.7
+    min_score: float = 0.05
+    min_lift: float = 1.0
+    min_lift_uses: int = 5
+    max_query_chars: int = 600
+
+
+@dataclass
+class _Ranked:
+    script: Script
+    score: float
+    relevance: float
+
+
+class SuggestionEngine:
+    """Suggests the next guide reply from a bundle's script library.
+
+    Args:
+        bundle: the models (intent, act, next-best action, embedder).
+        library: the mined scripts and their index.
+        checker: compliance rules applied to every suggestion before it is served.
+        config: weights and sizes.
+        pipeline: masks personal data and tokenises queries.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        library: ScriptLibrary,
+        checker: ComplianceChecker,
+        config: EngineConfig | None = None,
+        pipeline: TextPipeline | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.library = library
+        self.checker = checker
+        self.config = config or EngineConfig()
+        self.pipeline = pipeline or default_pipeline()
+
+    # ------------------------------------------------------------------ public
+
+    def suggest(self, conversation: Conversation, k: int = 3) -> dict[str, Any]:
+        """The ``POST /v1/suggest`` object for the next guide reply in ``conversation``."""
+        intent, actions = self.signals(conversation)
+        ranked = self.rank(conversation, actions={a.label: a.confidence for a in actions}, intent=intent["label"])
+        chosen = self._diverse(ranked, k)
+        suggestions = [self._public(r, intent["label"]) for r in chosen]
+        return {
+            "intent": intent,
+            "actions": [{"label": a.label, "probability": round(a.confidence, 4)} for a in actions[:3]],
+            "suggestions": suggestions,
+            "flags": self._flags(conversation),
+            "bundle": self.bundle.name,
+        }
+
+    def signals(self, conversation: Conversation) -> tuple[dict[str, Any], list[Any]]:
+        """The current customer intent and every next action ranked by probability."""
+        labels = self.bundle.labels_of(conversation)
+        intent = self._current_intent(conversation)
+        actions = self.bundle.next_actions(conversation, k=len(self.bundle.nba.classes_), labels=labels)
+        return intent, actions
+
+    def rank(
+        self,
+        conversation: Conversation,
+        *,
+        actions: dict[str, float] | None = None,
+        intent: str | None = None,
+        method: str = "engine",
+    ) -> list[_Ranked]:
+        """Scripts for the next reply, best first, before diversity and safety filtering.
+
+        ``method`` selects the ranking: ``engine`` (everything), ``dense`` or ``bm25`` (one
+        retriever alone, for evaluation baselines).
+        """
+        vector, tokens = self._query(conversation)
+        if vector is None and not tokens:
+            return []
+        index, cfg = self.library.index, self.config
+        exclude = self.library.banned_uses()
+        if method == "dense":
+            hits = [(i, s) for i, s in index.search_dense(vector, cfg.candidates, exclude=exclude)] if vector is not None else []
+            return self._by_script(hits)
+        if method == "bm25":
+            hits = [(i, s) for i, s in index.search_sparse(tokens, cfg.candidates, exclude=exclude)] if tokens else []
+            return self._by_script(hits)
+        fused = index.search(vector, tokens or None, k=cfg.candidates, candidates=cfg.candidates, exclude=exclude)
+        best = self._best_fused(fused)
+        if not best:
+            return []
+        sids = list(best)
+        scores = self._engine_scores(sids, best, vector, actions or {}, intent)
+        out = [_Ranked(self.library.scripts[sid], score, rel) for sid, (score, rel) in zip(sids, scores, strict=True)]
+        out.sort(key=lambda r: (-r.score, r.script.id))
+        return out
+
+    def score_scripts(
+        self,
+        conversation: Conversation,
+        script_ids: Sequence[int],
+        method: str = "engine",
+        *,
+        actions: dict[str, float] | None = None,
+        intent: str | None = None,
+    ) -> list[float]:
+        """Scores of given scripts as the next reply (for response-selection evaluation).
+
+        ``engine`` uses the full formula (retrieval relevance is 0 for scripts the index did not
+        return); ``dense`` the cosine between the query and the script's context centroid;
+        ``bm25`` the best BM25 score of the script's contexts.
+        """
+        vector, tokens = self._query(conversation)
+        index, lib = self.library.index, self.library
+        if method == "dense":
+            if vector is None:
+                return [0.0] * len(script_ids)
+            return [float(x) for x in lib.centroids[list(script_ids)] @ vector]
+        if method == "bm25":
+            best: dict[int, float] = {}
+            for use, score in index.search_sparse(tokens, len(index)) if tokens else []:
+                sid = int(lib.use_script[use])
+                best[sid] = max(best.get(sid, 0.0), float(score))
+            return [best.get(sid, 0.0) for sid in script_ids]
+        fused = index.search(vector, tokens or None, k=self.config.candidates, candidates=self.config.candidates)
+        return [score for score, _rel in self._engine_scores(list(script_ids), self._best_fused(fused), vector, actions or {}, intent)]
+
+    def _best_fused(self, fused: Sequence[Any]) -> dict[int, float]:
+        best: dict[int, float] = {}
+        for hit in fused:
+            sid = int(self.library.use_script[hit.id])
+            best[sid] = max(best.get(sid, 0.0), hit.score)
+        return best
+
+    def _engine_scores(
+        self,
+        sids: Sequence[int],
+        best: dict[int, float],
+        vector: np.ndarray | None,
+        actions: dict[str, float],
+        intent: str | None,
+    ) -> list[tuple[float, float]]:
+        """``(score, relevance)`` of each script: relevance, predicted action, lift, intent, pin."""
+        cfg, lib = self.config, self.library
+        top = max(best.values(), default=0.0) or 1.0
+        rows = list(sids)
+        zeros = np.zeros(len(rows))
+        cos = lib.centroids[rows] @ vector if vector is not None else zeros
+        reply = lib.reply_vectors[rows] @ vector if vector is not None else zeros
+        out = []
+        for sid, c, r in zip(sids, cos.tolist(), reply.tolist(), strict=True):
+            script = lib.scripts[sid]
+            relevance = 0.5 * best.get(sid, 0.0) / top + 0.5 * max(c, 0.0)
+            score = (
+                cfg.w_relevance * relevance
+                + cfg.w_action * actions.get(script.action, 0.0)
+                + cfg.w_reply * max(r, 0.0)
+                + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
+                + cfg.w_intent * (script.intent == intent)
+                + (cfg.pin_boost if sid in lib.pinned else 0.0)
+            )
+            out.append((score, relevance))
+        return out
+
+    # ------------------------------------------------------------------ steps
+
+    def _current_intent(self, conversation: Conversation) -> dict[str, Any]:
+        messages = conversation.messages
+        last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "customer"), None)
+        if last is None:
+            return {"label": None, "confidence": 0.0}
+        context = next((m.text for m in reversed(messages[:last]) if m.role == "guide"), "")
+        pred = self.bundle.predict_intents([messages[last].text], [context])[0]
+        return {"label": pred.label, "confidence": round(pred.confidence, 4)}
+
+    def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
+        texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]
+        query = context_text(texts, self.library.config.context_turns)[-self.config.max_query_chars :]
+        if not query.strip():
+            return None, []
+        tokens = index_tokens(self.pipeline.process(query).tokens)
+        vector = self.bundle.embedder.encode([query])[0]
+        return (vector if float(np.abs(vector).sum()) > 0 else None), tokens
+
+    def _by_script(self, hits: Sequence[tuple[int, float]]) -> list[_Ranked]:
+        best: dict[int, float] = {}
+        for use, score in hits:
+            sid = int(self.library.use_script[use])
+            best[sid] = max(best.get(sid, float("-inf")), float(score))
+        ranked = [_Ranked(self.library.scripts[s], v, v) for s, v in best.items()]
+        ranked.sort(key=lambda r: (-r.score, r.script.id))
+        return ranked
+
+    def _diverse(self, ranked: list[_Ranked], k: int) -> list[_Ranked]:
+        """Maximal marginal relevance over reply embeddings, then the safety check."""
+        cfg = self.config
+        pool = [
+            r
+            for r in ranked
+            if r.score >= cfg.min_score and not (r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift)
+        ][: max(4 * k, 12)]
+        chosen: list[_Ranked] = []
+        vectors = self.library.reply_vectors
+        lam = self.config.mmr_lambda
+        while pool and len(chosen) < k:
+            if chosen:
+                picked = vectors[[c.script.id for c in chosen]]
+                sims = vectors[[r.script.id for r in pool]] @ picked.T
+                mmr = [lam * r.score - (1 - lam) * float(s.max()) for r, s in zip(pool, sims, strict=True)]
+            else:
+                mmr = [r.score for r in pool]
+            best = pool.pop(int(np.argmax(mmr)))
+            if self._safe(best.script.text):
+                chosen.append(best)
+        return chosen
+
+    def _safe(self, text: str) -> bool:
+        """Never serve a compliance violation or unmasked personal data."""
+        return self.checker.is_clean(text) and not self.pipeline.mask(text)[1]
+
+    def _public(self, ranked: _Ranked, intent: str | None) -> dict[str, Any]:
+        s = ranked.script
+        return {
+            "id": s.id,
+            "text": s.text,
+            "action": s.action,
+            "score": round(ranked.score, 4),
+            "lift": round(s.lift, 3),
+            "n": s.uses,
+            "source": dict(s.source),
+            "reason": self._reason(s, intent),
+        }
+
+    def _reason(self, s: Script, intent: str | None) -> str:
+        name = self.bundle.taxonomy.name_of
+        if s.id in self.library.pinned:
+            return f"主管置顶话术；{name(s.action)}，成交率 {s.rate:.0%}（n={s.uses}）"
+        if s.uses >= 3:
+            compare = "高于" if s.rate > s.baseline else "低于" if s.rate < s.baseline else "持平于"
+            return f"同类{name(s.intent)}中，该话术成交率 {s.rate:.0%}（n={s.uses}），{compare}平均 {s.baseline:.0%}"
+        return f"与当前对话情境相似的成交对话中使用过的{name(s.action)}话术（n={s.uses}，样本较少）"
+
+    def _flags(self, conversation: Conversation) -> list[dict[str, Any]]:
+        """Compliance hits in the conversation's guide messages so far."""
+        flags = []
+        for i, message in enumerate(conversation.messages):
+            if message.role != "guide":
+                continue
+            for hit in self.checker.check(message.text):
+                flags.append(
+                    {"kind": "compliance", "rule": hit.rule_id, "message_index": i, "excerpt": hit.excerpt, "severity": hit.severity}
+                )
+        return flags
