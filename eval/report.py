@@ -179,6 +179,10 @@ def _markdown(
             lines += ["", "![Outcome reliability diagram](calibration_outcome.png)"]
         lines.append("")
 
+    retrieval = metrics.get("retrieval")
+    if isinstance(retrieval, Mapping) and retrieval.get("methods"):
+        lines += ["## Script retrieval", "", *_retrieval(retrieval), ""]
+
     if "independent" in extra:
         lines += ["## Independent set", "", *_independent(extra["independent"], names, written), ""]
     context = {k: v for k, v in extra.items() if k != "independent"}
@@ -307,6 +311,25 @@ def _label_notes(section: Mapping[str, Any], worst: int = 3, confusions: int = 5
             + ", ".join(f"`{label}`" for label in absent)
         )
     return [""] + lines if lines else []
+
+
+def _retrieval(section: Mapping[str, Any]) -> list[str]:
+    """The engine beside BM25 only, dense only and random-within-intent."""
+    columns = ("recall@1", "recall@3", "recall@10", "mrr", "R10@1", "R10@2", "R10@5")  # mrr is MRR@10
+    lines = [
+        f"Guide turns of winning conversations: {section.get('turns', 0)}; the actual reply matched a "
+        f"mined script in {_num(section.get('coverage'))} of them ({section.get('evaluated', 0)} evaluated). "
+        f"Response selection: the true reply against 9 replies of other conversations at the same intent "
+        f"({section.get('response_selection_n', 0)} turns).",
+        "",
+        "| method | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for method, row in section["methods"].items():
+        lines.append(f"| {method} | " + " | ".join(_num(row.get(c)) for c in columns) + " |")
+    verdict = "yes" if section.get("engine_beats_baselines") else "no"
+    lines += ["", f"Engine beats every baseline on recall@3, MRR and R10@1: **{verdict}**."]
+    return lines
 
 
 def _calibration_table(calibration: Sequence[Mapping[str, Any]]) -> list[str]:

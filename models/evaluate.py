@@ -194,7 +194,7 @@ def retrieval_metrics(
 ) -> dict[str, Any]:
     """How well the suggestion engine finds the reply a winning guide actually sent.
 
-    For guide turns of winning conversations: Recall@1/3/10 and MRR of the script the actual
+    For guide turns of winning conversations: Recall@1/3/10 and MRR@10 of the script the actual
     reply belongs to, and response selection (the true reply against 9 replies of other
     conversations at the same intent: R10@1, R10@2, R10@5), for the engine and three baselines:
     BM25 only, dense only, and random scripts of the predicted intent. Turns whose reply matches
@@ -284,7 +284,7 @@ def retrieval_metrics(
             "recall@1": _share(r, 1),
             "recall@3": _share(r, 3),
             "recall@10": _share(r, 10),
-            "mrr": round(float(np.mean([1 / x if x else 0.0 for x in r])), 4),
+            "mrr": round(float(np.mean([1 / x if x and x <= 10 else 0.0 for x in r])), 4),
             "R10@1": round(float(np.mean([x <= 1 for x in sel])), 4) if sel else None,
             "R10@2": round(float(np.mean([x <= 2 for x in sel])), 4) if sel else None,
             "R10@5": round(float(np.mean([x <= 5 for x in sel])), 4) if sel else None,

@@ -406,6 +406,9 @@ def mine_scripts(
     np.add.at(centroids, use_script, context_vectors)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
     reply_vectors = embedder.encode([s.text for s in scripts])
+    # Stored as float16; rounding now keeps a saved and reloaded library identical.
+    centroids = centroids.astype(np.float16).astype(np.float32)
+    reply_vectors = reply_vectors.astype(np.float16).astype(np.float32)
     stats = {
         "candidates": len(candidates) + sum(dropped.values()),
         "kept_candidates": len(candidates),

@@ -24,7 +24,7 @@ from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle
 from models.scripts import Script, ScriptLibrary, context_text, index_tokens
 
-__all__ = ["EngineConfig", "SuggestionEngine"]
+__all__ = ["EngineConfig", "SuggestionEngine", "engine_for"]
 
 
 @dataclass
@@ -96,12 +96,16 @@ class SuggestionEngine:
     def suggest(self, conversation: Conversation, k: int = 3) -> dict[str, Any]:
         """The ``POST /v1/suggest`` object for the next guide reply in ``conversation``."""
         intent, actions = self.signals(conversation)
-        ranked = self.rank(conversation, actions={a.label: a.confidence for a in actions}, intent=intent["label"])
+        ranked = self.rank(
+            conversation, actions={a.label: a.confidence for a in actions}, intent=intent["label"]
+        )
         chosen = self._diverse(ranked, k)
         suggestions = [self._public(r, intent["label"]) for r in chosen]
         return {
             "intent": intent,
-            "actions": [{"label": a.label, "probability": round(a.confidence, 4)} for a in actions[:3]],
+            "actions": [
+                {"label": a.label, "probability": round(a.confidence, 4)} for a in actions[:3]
+            ],
             "suggestions": suggestions,
             "flags": self._flags(conversation),
             "bundle": self.bundle.name,
@@ -111,7 +115,9 @@ class SuggestionEngine:
         """The current customer intent and every next action ranked by probability."""
         labels = self.bundle.labels_of(conversation)
         intent = self._current_intent(conversation)
-        actions = self.bundle.next_actions(conversation, k=len(self.bundle.nba.classes_), labels=labels)
+        actions = self.bundle.next_actions(
+            conversation, k=len(self.bundle.nba.classes_), labels=labels
+        )
         return intent, actions
 
     def rank(
@@ -133,18 +139,31 @@ class SuggestionEngine:
         index, cfg = self.library.index, self.config
         exclude = self.library.banned_uses()
         if method == "dense":
-            hits = [(i, s) for i, s in index.search_dense(vector, cfg.candidates, exclude=exclude)] if vector is not None else []
+            hits = (
+                [(i, s) for i, s in index.search_dense(vector, cfg.candidates, exclude=exclude)]
+                if vector is not None
+                else []
+            )
             return self._by_script(hits)
         if method == "bm25":
-            hits = [(i, s) for i, s in index.search_sparse(tokens, cfg.candidates, exclude=exclude)] if tokens else []
+            hits = (
+                [(i, s) for i, s in index.search_sparse(tokens, cfg.candidates, exclude=exclude)]
+                if tokens
+                else []
+            )
             return self._by_script(hits)
-        fused = index.search(vector, tokens or None, k=cfg.candidates, candidates=cfg.candidates, exclude=exclude)
+        fused = index.search(
+            vector, tokens or None, k=cfg.candidates, candidates=cfg.candidates, exclude=exclude
+        )
         best = self._best_fused(fused)
         if not best:
             return []
         sids = list(best)
         scores = self._engine_scores(sids, best, vector, actions or {}, intent)
-        out = [_Ranked(self.library.scripts[sid], score, rel) for sid, (score, rel) in zip(sids, scores, strict=True)]
+        out = [
+            _Ranked(self.library.scripts[sid], score, rel)
+            for sid, (score, rel) in zip(sids, scores, strict=True)
+        ]
         out.sort(key=lambda r: (-r.score, r.script.id))
         return out
 
@@ -175,8 +194,15 @@ class SuggestionEngine:
                 sid = int(lib.use_script[use])
                 best[sid] = max(best.get(sid, 0.0), float(score))
             return [best.get(sid, 0.0) for sid in script_ids]
-        fused = index.search(vector, tokens or None, k=self.config.candidates, candidates=self.config.candidates)
-        return [score for score, _rel in self._engine_scores(list(script_ids), self._best_fused(fused), vector, actions or {}, intent)]
+        fused = index.search(
+            vector, tokens or None, k=self.config.candidates, candidates=self.config.candidates
+        )
+        return [
+            score
+            for score, _rel in self._engine_scores(
+                list(script_ids), self._best_fused(fused), vector, actions or {}, intent
+            )
+        ]
 
     def _best_fused(self, fused: Sequence[Any]) -> dict[int, float]:
         best: dict[int, float] = {}
@@ -219,7 +245,9 @@ class SuggestionEngine:
 
     def _current_intent(self, conversation: Conversation) -> dict[str, Any]:
         messages = conversation.messages
-        last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "customer"), None)
+        last = next(
+            (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "customer"), None
+        )
         if last is None:
             return {"label": None, "confidence": 0.0}
         context = next((m.text for m in reversed(messages[:last]) if m.role == "guide"), "")
@@ -228,7 +256,9 @@ class SuggestionEngine:
 
     def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
         texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]
-        query = context_text(texts, self.library.config.context_turns)[-self.config.max_query_chars :]
+        query = context_text(texts, self.library.config.context_turns)[
+            -self.config.max_query_chars :
+        ]
         if not query.strip():
             return None, []
         tokens = index_tokens(self.pipeline.process(query).tokens)
@@ -250,7 +280,8 @@ class SuggestionEngine:
         pool = [
             r
             for r in ranked
-            if r.score >= cfg.min_score and not (r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift)
+            if r.score >= cfg.min_score
+            and not (r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift)
         ][: max(4 * k, 12)]
         chosen: list[_Ranked] = []
         vectors = self.library.reply_vectors
@@ -259,7 +290,18 @@ class SuggestionEngine:
             if chosen:
                 picked = vectors[[c.script.id for c in chosen]]
                 sims = vectors[[r.script.id for r in pool]] @ picked.T
-                mmr = [lam * r.score - (1 - lam) * float(s.max()) for r, s in zip(pool, sims, strict=True)]
+                # Two scripts of the same action are alike even when worded differently: a guide
+                # is better served by a promotion, a value argument and a close than by three
+                # promotions.
+                same = np.asarray(
+                    [[r.script.action == c.script.action for c in chosen] for r in pool],
+                    dtype=np.float32,
+                )
+                sims = 0.6 * np.clip(sims, 0.0, 1.0) + 0.4 * same
+                mmr = [
+                    lam * r.score - (1 - lam) * float(s.max())
+                    for r, s in zip(pool, sims, strict=True)
+                ]
             else:
                 mmr = [r.score for r in pool]
             best = pool.pop(int(np.argmax(mmr)))
@@ -301,6 +343,29 @@ class SuggestionEngine:
                 continue
             for hit in self.checker.check(message.text):
                 flags.append(
-                    {"kind": "compliance", "rule": hit.rule_id, "message_index": i, "excerpt": hit.excerpt, "severity": hit.severity}
+                    {
+                        "kind": "compliance",
+                        "rule": hit.rule_id,
+                        "message_index": i,
+                        "excerpt": hit.excerpt,
+                        "severity": hit.severity,
+                    }
                 )
         return flags
+
+
+def engine_for(bundle: Bundle, config: EngineConfig | None = None) -> SuggestionEngine:
+    """The suggestion engine of a bundle, with the shipped compliance rules.
+
+    Raises:
+        BundleError: the bundle was trained without scripts.
+    """
+    from copilot.compliance import default_checker
+    from copilot.errors import BundleError
+
+    if bundle.scripts is None:
+        raise BundleError(
+            f"the bundle {bundle.name} has no winning scripts; train it again with `copilot train` "
+            "(scripts are mined by default) on conversations that have outcomes"
+        )
+    return SuggestionEngine(bundle, bundle.scripts, default_checker(), config)

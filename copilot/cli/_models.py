@@ -280,7 +280,7 @@ def evaluate(
     """
     from eval.report import write_report
     from models.bundle import load_bundle
-    from models.evaluate import classification_metrics, evaluate_bundle
+    from models.evaluate import classification_metrics, evaluate_bundle, retrieval_metrics
 
     with handle_errors():
         bundle = load_bundle(bundle_dir)
@@ -295,6 +295,9 @@ def evaluate(
             )
         with console.status(f"evaluating on {len(labelled):,} conversations"):
             metrics = evaluate_bundle(bundle, labelled)
+        if bundle.scripts is not None:
+            with console.status("evaluating script retrieval"):
+                metrics["retrieval"] = retrieval_metrics(bundle, labelled)
         extra: dict[str, Any] = {
             "data": [str(p) for p in data],
             "quarantined_records": quarantined,
@@ -350,3 +353,99 @@ def _print_eval(metrics: dict[str, Any], extra: dict[str, Any]) -> None:
             label, "-" if value is None else f"{value:.4f}", "" if base is None else f"{base:.4f}"
         )
     console.print(table)
+    retrieval = metrics.get("retrieval") or {}
+    if retrieval.get("methods"):
+        columns = ("recall@1", "recall@3", "recall@10", "mrr", "R10@1", "R10@2", "R10@5")
+        table = Table(
+            title=f"script retrieval ({retrieval['evaluated']} turns, coverage {retrieval['coverage']:.0%})"
+        )
+        table.add_column("method")
+        for col in columns:
+            table.add_column(col, justify="right")
+        for method, row in retrieval["methods"].items():
+            table.add_row(method, *("-" if row[c] is None else f"{row[c]:.3f}" for c in columns))
+        console.print(table)
+
+
+def read_conversation(path: Path) -> Any:
+    """One conversation from a JSON file (or ``-`` for stdin), validated.
+
+    Raises:
+        InputError: unreadable file, invalid JSON, or an invalid conversation (naming the field).
+    """
+    from pydantic import ValidationError
+
+    from copilot.schema import Conversation, format_validation_error
+
+    try:
+        raw = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read conversation file {str(path)!r}: {exc}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    if isinstance(data, dict) and "conversation" in data and "messages" not in data:
+        data = data["conversation"]  # the body of POST /v1/suggest works too
+    try:
+        return Conversation.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(
+            f"{path}: not a valid conversation: {format_validation_error(exc)}"
+        ) from exc
+
+
+@app.command()
+def suggest(
+    conversation_file: Annotated[
+        Path, typer.Argument(help="A conversation as JSON (the canonical shape; '-' for stdin).")
+    ],
+    bundle_dir: BundleOpt = Path("models/default"),
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=20, help="How many suggestions.")] = 3,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the POST /v1/suggest response object.")
+    ] = False,
+) -> None:
+    """Suggestions for the guide's next reply, mined from conversations that converted.
+
+    Example: copilot suggest --bundle models/default conversation.json --k 3
+    """
+    from models.bundle import load_bundle
+    from models.suggest import engine_for
+
+    with handle_errors():
+        conversation = read_conversation(conversation_file)
+        engine = engine_for(load_bundle(bundle_dir))
+        result = engine.suggest(conversation, k=k)
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+            return
+        name = engine.bundle.taxonomy.name_of
+        intent = result["intent"]
+        if intent["label"]:
+            console.print(
+                f"intent: [bold]{name(intent['label'])}[/] ({intent['label']}, {intent['confidence']:.2f})"
+            )
+        console.print(
+            "next-best actions: "
+            + ", ".join(f"{name(a['label'])} {a['probability']:.0%}" for a in result["actions"])
+        )
+        if not result["suggestions"]:
+            console.print("[yellow]no suggestion fits this conversation[/]")
+        for i, s in enumerate(result["suggestions"], 1):
+            console.print(
+                f"\n[bold]{i}. {name(s['action'])}[/] (score {s['score']:.2f}, lift {s['lift']:.2f}, n={s['n']})",
+                highlight=False,
+            )
+            console.print(s["text"], highlight=False)
+            console.print(
+                f"[dim]{s['reason']} · 来源 {s['source']['conversation_id']}#{s['source']['message_index']}[/]",
+                highlight=False,
+            )
+        for flag in result["flags"]:
+            console.print(
+                f"[red]compliance[/] message {flag['message_index']}: {flag['rule']} 「{flag['excerpt']}」",
+                highlight=False,
+            )

@@ -30,7 +30,7 @@ PROBES = [
 
 @pytest.fixture(scope="module")
 def corpus() -> list[Conversation]:
-    return list(generate(600, seed=3, split="train"))
+    return list(generate(1200, seed=3, split="train"))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_low_confidence_intent_falls_back_to_other(bundle: Bundle) -> None:
 
 
 def test_next_best_action_beats_intent_baseline_on_other_seed(bundle: Bundle) -> None:
-    metrics = evaluate_bundle(bundle, list(generate(400, seed=99)))
+    metrics = evaluate_bundle(bundle, list(generate(1000, seed=99)))
     nba = metrics["next_best_action"]
     assert nba["n"] > 200
     assert nba["top1"] > nba["baseline_top1"]
@@ -207,7 +207,7 @@ def test_train_with_a_brand_taxonomy(corpus: list[Conversation], tmp_path: Path)
     b = train_bundle(relabelled, taxonomy=taxonomy)
     assert set(b.intent.classes_) <= set(taxonomy.intent_ids)
     assert "objection" in b.intent.classes_ and "price_objection" not in b.intent.classes_
-    with pytest.raises(InputError, match="unknown intent label 'price_objection'"):
+    with pytest.raises(InputError, match="unknown intent label '(price_objection|trust_objection|hesitation)'"):
         train_bundle(corpus[:50], taxonomy=taxonomy)
 
 
