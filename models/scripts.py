@@ -46,7 +46,9 @@ Labels = Sequence[str | None]
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
-def lift_bounds(wins: int, uses: int, baseline: float, prior: float = 10.0, q: float = 0.05) -> tuple[float, float]:
+def lift_bounds(
+    wins: int, uses: int, baseline: float, prior: float = 10.0, q: float = 0.05
+) -> tuple[float, float]:
     """Posterior mean and ``q``-quantile of a script's conversion rate, divided by the baseline.
 
     The prior is a Beta centred on the intent's baseline rate with the weight of ``prior``
@@ -77,7 +79,37 @@ def reply_key(text: str) -> str:
 
 
 # Tokens that occur in most contexts: they carry no signal for BM25 and dominate its cost.
-_STOP = frozenset(["吗", "呢", "吧", "啊", "呀", "哦", "哈", "嘛", "啦", "的", "了", "是", "我", "你", "您", "亲", "在", "有", "这个", "就", "也", "都", "和", "|", "嗯", "哈哈", "好"])
+_STOP = frozenset(
+    [
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "哦",
+        "哈",
+        "嘛",
+        "啦",
+        "的",
+        "了",
+        "是",
+        "我",
+        "你",
+        "您",
+        "亲",
+        "在",
+        "有",
+        "这个",
+        "就",
+        "也",
+        "都",
+        "和",
+        "|",
+        "嗯",
+        "哈哈",
+        "好",
+    ]
+)
 
 
 def index_tokens(tokens: Sequence[str]) -> list[str]:
@@ -184,7 +216,9 @@ class ScriptLibrary:
             return set()
         return {int(i) for i in np.flatnonzero(np.isin(self.use_script, list(self.banned)))}
 
-    def assign(self, reply: str, action: str | None, vector: np.ndarray | None = None) -> int | None:
+    def assign(
+        self, reply: str, action: str | None, vector: np.ndarray | None = None
+    ) -> int | None:
         """The script a reply belongs to: same text, else the nearest of the same action above the threshold."""
         hit = self._by_key.get(reply_key(reply))
         if hit is not None or vector is None or not len(self.scripts):
@@ -195,6 +229,47 @@ class ScriptLibrary:
             sims = np.where(same, sims, -1.0)
         best = int(sims.argmax())
         return best if sims[best] >= self.config.duplicate_threshold else None
+
+    def add_script(
+        self,
+        text: str,
+        action: str,
+        intent: str,
+        contexts: Sequence[str],
+        embedder: Embedder,
+        tokenize: Callable[[str], Sequence[str]],
+        source: dict[str, Any] | None = None,
+    ) -> Script:
+        """Add a script (e.g. written by a supervisor) without rebuilding the index.
+
+        Its ``contexts`` (customer messages it answers) are embedded and appended to the index;
+        with no usage yet, its lift is neutral (1) until evidence accumulates.
+
+        Raises:
+            InputError: empty text or no context.
+        """
+        if not text.strip() or not [c for c in contexts if c.strip()]:
+            raise InputError("a script needs a reply text and at least one context it answers")
+        contexts = [c for c in contexts if c.strip()]
+        sid = len(self.scripts)
+        script = Script(sid, text, action, intent, 0, 0, 0.0, 0.0, 1.0, 1.0, 1, dict(source or {}))
+        vectors = embedder.encode(contexts)
+        # Index entries are numbered 0..n-1 in the order they were added.
+        ids = np.arange(len(self.use_script), len(self.use_script) + len(contexts), dtype=np.int64)
+        self.index.add(ids, vectors, [index_tokens(tokenize(c)) for c in contexts])
+        use_script = np.concatenate([self.use_script, np.full(len(contexts), sid, dtype=np.int32)])
+        centroid = vectors.mean(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        rounded = (
+            centroid.astype(np.float16).astype(np.float32),
+            embedder.encode([text])[0].astype(np.float16).astype(np.float32),
+        )
+        self.centroids = np.vstack([self.centroids, rounded[0]])
+        self.reply_vectors = np.vstack([self.reply_vectors, rounded[1]])
+        self.use_script = use_script
+        self.scripts.append(script)
+        self._by_key[reply_key(text)] = sid
+        return script
 
     # ------------------------------------------------------------------ persistence
 
@@ -261,10 +336,20 @@ def _candidates(
         action, intent = labels[i], labels[i - 1]
         if action is not None and intent is not None:
             reply = "\n".join(pipeline.mask(messages[j].text)[0] for j in range(i, end + 1))
-            before = [pipeline.mask(m.text)[0] for m in messages[max(0, i - config.context_turns) : i] if m.role != "system"]
+            before = [
+                pipeline.mask(m.text)[0]
+                for m in messages[max(0, i - config.context_turns) : i]
+                if m.role != "system"
+            ]
             out.append(
                 _Candidate(
-                    conversation.conversation_id, i, reply, action, intent, context_text(before, config.context_turns), False
+                    conversation.conversation_id,
+                    i,
+                    reply,
+                    action,
+                    intent,
+                    context_text(before, config.context_turns),
+                    False,
                 )
             )
         i = end + 1
@@ -391,7 +476,10 @@ def mine_scripts(
                 lift=round(lift, 4),
                 lift_lower=round(lift_lower, 4),
                 variants=len({candidates[m].reply for m in members}),
-                source={"conversation_id": candidates[source].conversation_id, "message_index": candidates[source].message_index},
+                source={
+                    "conversation_id": candidates[source].conversation_id,
+                    "message_index": candidates[source].message_index,
+                },
             )
         )
         winning_uses += [(sid, m) for m in winners]
@@ -401,7 +489,11 @@ def mine_scripts(
     context_vectors = embedder.encode(contexts)
     use_script = np.asarray([sid for sid, _m in winning_uses], dtype=np.int32)
     index = index or ScriptIndex()
-    index.build(np.arange(len(contexts), dtype=np.int64), context_vectors, [index_tokens(tokenize(c)) for c in contexts])
+    index.build(
+        np.arange(len(contexts), dtype=np.int64),
+        context_vectors,
+        [index_tokens(tokenize(c)) for c in contexts],
+    )
     centroids = np.zeros((len(scripts), context_vectors.shape[1]), dtype=np.float32)
     np.add.at(centroids, use_script, context_vectors)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)

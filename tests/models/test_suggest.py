@@ -37,9 +37,17 @@ def _poisoned(n: int) -> list[Conversation]:
         out.append(
             make_conversation(
                 f"poison-{i}",
-                [("customer", "太贵了，能便宜点吗"), ("guide", text), ("customer", "好的那我拍了"), ("guide", "好的亲")],
+                [
+                    ("customer", "太贵了，能便宜点吗"),
+                    ("guide", text),
+                    ("customer", "好的那我拍了"),
+                    ("guide", "好的亲"),
+                ],
                 outcome={"converted": True, "order_amount": 100.0},
-                labels={"intents": {0: "price_objection", 2: "purchase_intent"}, "actions": {1: "handle_price_objection", 3: "close_sale"}},
+                labels={
+                    "intents": {0: "price_objection", 2: "purchase_intent"},
+                    "actions": {1: "handle_price_objection", 3: "close_sale"},
+                },
             )
         )
     return out
@@ -70,14 +78,18 @@ def _prefix(conversation: Conversation) -> Conversation:
         (5, 50, 0.3, "below"),
     ],
 )
-def test_lift_lower_bound_needs_evidence(wins: int, uses: int, baseline: float, expect: str) -> None:
+def test_lift_lower_bound_needs_evidence(
+    wins: int, uses: int, baseline: float, expect: str
+) -> None:
     lift, lower = lift_bounds(wins, uses, baseline)
     assert lower <= lift
     assert (lower > 1.0) == (expect == "above")
 
 
 def test_reply_key_ignores_punctuation_case_width_and_emoji() -> None:
-    assert reply_key("亲，M码有货哦～🌹") == reply_key("亲 m码有货哦!!") == reply_key("亲,Ｍ码有货哦")
+    assert (
+        reply_key("亲，M码有货哦～🌹") == reply_key("亲 m码有货哦!!") == reply_key("亲,Ｍ码有货哦")
+    )
     assert reply_key("亲，M码有货哦") != reply_key("亲，L码有货哦")
 
 
@@ -94,7 +106,9 @@ def test_mining_counts_add_up_and_scripts_carry_evidence(bundle: Bundle) -> None
     assert max(s.uses for s in library.scripts) >= 10, "go-to scripts are reused"
 
 
-def test_no_script_or_suggestion_breaks_a_rule_or_leaks_personal_data(bundle: Bundle, engine: SuggestionEngine) -> None:
+def test_no_script_or_suggestion_breaks_a_rule_or_leaks_personal_data(
+    bundle: Bundle, engine: SuggestionEngine
+) -> None:
     checker = default_checker()
     assert bundle.scripts is not None
     for script in bundle.scripts.scripts:
@@ -153,7 +167,9 @@ def test_guide_only_and_flagged_conversations(engine: SuggestionEngine) -> None:
     assert "全网第一" in flags[0]["excerpt"]
 
 
-def test_banned_scripts_are_never_served_and_pinned_ones_lead(bundle: Bundle, engine: SuggestionEngine) -> None:
+def test_banned_scripts_are_never_served_and_pinned_ones_lead(
+    bundle: Bundle, engine: SuggestionEngine
+) -> None:
     assert bundle.scripts is not None
     conversation = make_conversation("live", [("customer", "这件有M码吗")])
     first = engine.suggest(conversation, k=3)["suggestions"]
@@ -171,7 +187,9 @@ def test_banned_scripts_are_never_served_and_pinned_ones_lead(bundle: Bundle, en
         bundle.scripts.pinned.clear()
 
 
-def test_suggestions_identical_after_save_and_load(bundle: Bundle, engine: SuggestionEngine, tmp_path: Path) -> None:
+def test_suggestions_identical_after_save_and_load(
+    bundle: Bundle, engine: SuggestionEngine, tmp_path: Path
+) -> None:
     bundle.save(tmp_path / "b")
     loaded = engine_for(load_bundle(tmp_path / "b"))
     for conversation in [_prefix(c) for c in generate(10, seed=5)]:
@@ -190,12 +208,53 @@ def test_retrieval_engine_beats_baselines(bundle: Bundle, engine: SuggestionEngi
 def test_cli_suggest_json_is_the_http_object(bundle: Bundle, tmp_path: Path) -> None:
     bundle.save(tmp_path / "b")
     conversation = tmp_path / "c.json"
-    conversation.write_text(json.dumps({"conversation_id": "c", "messages": [{"role": "customer", "text": "多少钱呀"}]}), "utf-8")
+    conversation.write_text(
+        json.dumps(
+            {"conversation_id": "c", "messages": [{"role": "customer", "text": "多少钱呀"}]}
+        ),
+        "utf-8",
+    )
     runner = CliRunner()
-    result = runner.invoke(app, ["suggest", "--bundle", str(tmp_path / "b"), str(conversation), "--k", "2", "--json"])
+    result = runner.invoke(
+        app, ["suggest", "--bundle", str(tmp_path / "b"), str(conversation), "--k", "2", "--json"]
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert set(body) == {"intent", "actions", "suggestions", "flags", "bundle"} and len(body["suggestions"]) <= 2
-    conversation.write_text('{"conversation_id": "c", "messages": [{"role": "bot", "text": "x"}]}', "utf-8")
+    assert (
+        set(body) == {"intent", "actions", "suggestions", "flags", "bundle"}
+        and len(body["suggestions"]) <= 2
+    )
+    conversation.write_text(
+        '{"conversation_id": "c", "messages": [{"role": "bot", "text": "x"}]}', "utf-8"
+    )
     bad = runner.invoke(app, ["suggest", "--bundle", str(tmp_path / "b"), str(conversation)])
     assert bad.exit_code == 2 and "messages[0].role" in bad.output
+
+
+def test_a_new_script_is_added_without_rebuilding_and_served(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    bundle.save(tmp_path / "b")
+    loaded = load_bundle(tmp_path / "b")
+    library = loaded.scripts
+    assert library is not None
+    faiss_index, before = library.index.index_, len(library.index)
+    pipeline = engine_for(loaded).pipeline
+    text = "亲，这款支持以旧换新，旧衣服折抵30元，今天下单还送运费险哦"
+    script = library.add_script(
+        text,
+        "share_promotion",
+        "price_inquiry",
+        ["旧衣服能折抵吗", "有以旧换新活动吗"],
+        loaded.embedder,
+        lambda t: pipeline.process(t).tokens,
+        source={"conversation_id": "supervisor", "message_index": 0},
+    )
+    assert library.index.index_ is faiss_index and len(library.index) == before + 2
+    library.pinned.add(script.id)
+    result = engine_for(loaded).suggest(
+        make_conversation("n", [("customer", "你们有以旧换新吗，旧衣服能折抵吗")])
+    )
+    assert result["suggestions"][0]["text"] == text
+    loaded.save(tmp_path / "b2")
+    assert load_bundle(tmp_path / "b2").scripts.scripts[-1].text == text  # type: ignore[union-attr]
