@@ -31,6 +31,7 @@ demo: install
 	$(BIN)/copilot eval data/demo-test.jsonl --bundle models/default -o reports/demo \
 		--intent-csv eval/data/independent_intents.csv
 	$(BIN)/copilot classify --bundle models/default "在吗？这件有M码吗" "太贵了，别家便宜50" "等了三天还没发货"
+	$(BIN)/copilot suggest --bundle models/default eval/data/sample_conversation.json --k 3
 
 # The honest generalisation check: train on one part of the phrase banks, evaluate on phrasings
 # held out of training (and on the independent hand-written set).
@@ -52,6 +53,7 @@ test: lint
 bench: install
 	$(PY) -m eval.bench_io
 	$(PY) -m eval.bench_models
+	$(PY) -m eval.bench_suggest
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
