@@ -405,7 +405,9 @@ def load_bundle(directory: str | Path) -> Bundle:
         outcome = (
             OutcomeModel.load(directory / "outcome") if (directory / "outcome").exists() else None
         )
-        scripts = ScriptLibrary.load(directory / "scripts") if (directory / "scripts").exists() else None
+        scripts = (
+            ScriptLibrary.load(directory / "scripts") if (directory / "scripts").exists() else None
+        )
     except BundleError:
         raise
     except (OSError, ValueError, KeyError) as exc:

@@ -273,7 +273,7 @@ def _char_terms_of_tokens(tokens: Sequence[str], ngram_range: tuple[int, int]) -
 # --------------------------------------------------------------------------- offline
 
 
-_TOKEN_CACHE_SIZE = 500_000
+_TOKEN_CACHE_SIZE = 200_000  # ~80 MB at most; cleared when full
 _SVD_SAMPLE = 40_000
 
 
@@ -401,7 +401,9 @@ class OfflineEmbedder(Embedder):
         self.idf_ = np.concatenate([word_idf, char_idf])
         if len(docs) > _SVD_SAMPLE:
             # The projection settles on a sample; the full corpus only costs time.
-            picks = np.random.default_rng(self.random_state).choice(len(docs), _SVD_SAMPLE, replace=False)
+            picks = np.random.default_rng(self.random_state).choice(
+                len(docs), _SVD_SAMPLE, replace=False
+            )
             docs = [docs[i] for i in sorted(picks)]
         matrix = self._sparse(docs)
         n_components = min(self.n_components, n_features - 1, len(docs) - 1)
@@ -411,7 +413,9 @@ class OfflineEmbedder(Embedder):
         svd.fit(matrix)
         # Stored as float16 (half the bundle size, cosine error ~1e-3); computed in float32.
         # Rounding here, not at save, keeps a fitted and a reloaded embedder identical.
-        self.projection_ = np.ascontiguousarray(svd.components_.T.astype(np.float16), dtype=np.float32)
+        self.projection_ = np.ascontiguousarray(
+            svd.components_.T.astype(np.float16), dtype=np.float32
+        )
         self.explained_variance_ratio_ = svd.explained_variance_ratio_.astype(np.float32)
         if n_components < self.n_components:
             logger.info(
@@ -564,6 +568,10 @@ class OfflineEmbedder(Embedder):
                 "or OfflineEmbedder.load(dir) first"
             )
         return projection
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens this embedder sees for ``text`` (memoised; reuse them, e.g. for BM25)."""
+        return self._tokens(text)
 
     def _tokens(self, text: str) -> list[str]:
         """Tokens of one text (cut to ``max_chars``), whitespace tokens dropped.

@@ -221,7 +221,12 @@ def retrieval_metrics(
         labels = bundle.labels_of(conversation, use_gold=True)
         messages = conversation.messages
         for i, message in enumerate(messages):
-            if message.role != "guide" or i == 0 or messages[i - 1].role != "customer" or labels[i] is None:
+            if (
+                message.role != "guide"
+                or i == 0
+                or messages[i - 1].role != "customer"
+                or labels[i] is None
+            ):
                 continue
             end = i
             while end + 1 < len(messages) and messages[end + 1].role == "guide":
@@ -257,7 +262,10 @@ def retrieval_metrics(
                 rng.shuffle(pool)
                 ranking = pool
             else:
-                ranking = [r.script.id for r in engine.rank(prefix, actions=probs, intent=predicted, method=method)]
+                ranking = [
+                    r.script.id
+                    for r in engine.rank(prefix, actions=probs, intent=predicted, method=method)
+                ]
             ranks[method].append(ranking.index(gold) + 1 if gold in ranking else None)
         others = [g for g in set(gold_by_intent.get(intent, [])) if g != gold]
         if len(others) >= 9:
@@ -266,9 +274,13 @@ def retrieval_metrics(
                 if method == "random":
                     scores = [rng.random() for _ in candidates]
                 else:
-                    scores = engine.score_scripts(prefix, candidates, method, actions=probs, intent=predicted)
+                    scores = engine.score_scripts(
+                        prefix, candidates, method, actions=probs, intent=predicted
+                    )
                 # Ties rank the true reply last: a method earns its hits.
-                better = sum(s > scores[0] for s in scores[1:]) + sum(s == scores[0] for s in scores[1:])
+                better = sum(s > scores[0] for s in scores[1:]) + sum(
+                    s == scores[0] for s in scores[1:]
+                )
                 selection[method].append(better + 1)
     out: dict[str, Any] = {
         "turns": total,

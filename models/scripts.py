@@ -486,9 +486,9 @@ def mine_scripts(
 
     step("indexing contexts")
     contexts = [candidates[m].context for _sid, m in winning_uses]
-    context_vectors = embedder.encode(contexts)
+    context_vectors = embedder.encode(contexts)  # first, so a memoising tokenizer is warm for BM25
     use_script = np.asarray([sid for sid, _m in winning_uses], dtype=np.int32)
-    index = index or ScriptIndex()
+    index = ScriptIndex() if index is None else index  # an unbuilt index has len 0: falsy
     index.build(
         np.arange(len(contexts), dtype=np.int64),
         context_vectors,

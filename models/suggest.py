@@ -22,6 +22,7 @@ from copilot.compliance import ComplianceChecker
 from copilot.schema import Conversation
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle
+from models.embedders import OfflineEmbedder
 from models.scripts import Script, ScriptLibrary, context_text, index_tokens
 
 __all__ = ["EngineConfig", "SuggestionEngine", "engine_for"]
@@ -261,8 +262,15 @@ class SuggestionEngine:
         ]
         if not query.strip():
             return None, []
-        tokens = index_tokens(self.pipeline.process(query).tokens)
-        vector = self.bundle.embedder.encode([query])[0]
+        embedder = self.bundle.embedder
+        # Tokenise once: the offline embedder memoises the tokens its vector is made of.
+        vector = embedder.encode([query])[0]
+        raw = (
+            embedder.tokens(query)
+            if isinstance(embedder, OfflineEmbedder)
+            else self.pipeline.process(query).tokens
+        )
+        tokens = index_tokens(raw)
         return (vector if float(np.abs(vector).sum()) > 0 else None), tokens
 
     def _by_script(self, hits: Sequence[tuple[int, float]]) -> list[_Ranked]:

@@ -342,11 +342,17 @@ def train_bundle(
         from models.scripts import mine_scripts
 
         pipeline = default_pipeline()
+        # The offline embedder has already tokenised (and memoised) these contexts for their vectors.
+        tokenize = (
+            embedder.tokens
+            if isinstance(embedder, OfflineEmbedder)
+            else (lambda t: pipeline.process(t).tokens)
+        )
         bundle.scripts = mine_scripts(
             train,
             lambda c: resolved[c.conversation_id],
             embedder,
-            lambda text: pipeline.process(text).tokens,
+            tokenize,
             checker=default_checker(),
             pipeline=pipeline,
             index=ScriptIndex(kind=config.index_kind, seed=config.seed),  # type: ignore[arg-type]
