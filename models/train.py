@@ -61,6 +61,8 @@ class TrainConfig:
             a pretrained ``st:`` embedder's dense vectors are always used).
         epochs: fine-tuning epochs.
         scripts: mine winning scripts and build their index.
+        win_min_amount: a conversation wins (for scripts) when it converted with at least this
+            order amount; ``None``: any conversion wins.
         index_kind: ``auto`` (exact below 20k contexts, HNSW above), ``flat``, ``hnsw`` or ``ivf``.
     """
 
@@ -77,6 +79,7 @@ class TrainConfig:
     dense_weight: float = 0.0
     epochs: int = 3
     scripts: bool = True
+    win_min_amount: float | None = None
     index_kind: str = "auto"
 
 
@@ -356,6 +359,7 @@ def train_bundle(
             checker=default_checker(),
             pipeline=pipeline,
             index=ScriptIndex(kind=config.index_kind, seed=config.seed),  # type: ignore[arg-type]
+            is_win=_win_rule(config.win_min_amount),
         )
         manifest["training"]["scripts"] = bundle.scripts.stats
         t0 = mark("scripts", t0)
@@ -376,6 +380,18 @@ def train_bundle(
         ).encode()
     ).hexdigest()
     return bundle
+
+
+def _win_rule(min_amount: float | None) -> Callable[[Conversation], bool]:
+    """What counts as a winning conversation when mining scripts."""
+
+    def wins(conversation: Conversation) -> bool:
+        outcome = conversation.outcome
+        if outcome is None or not outcome.converted:
+            return False
+        return min_amount is None or (outcome.order_amount or 0.0) >= min_amount
+
+    return wins
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:

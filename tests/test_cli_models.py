@@ -159,3 +159,31 @@ def test_cli_train_bad_intent_csv_explains(workdir: Path, tmp_path: Path) -> Non
     )
     assert result.exit_code == 2
     assert "lacks column(s) label, text" in result.output
+
+
+def test_cli_train_script_options(workdir: Path, tmp_path: Path) -> None:
+    args = [
+        "train",
+        str(workdir / "train.jsonl"),
+        "-o",
+        str(tmp_path / "b"),
+        "--index-kind",
+        "hnsw",
+        "--win-min-amount",
+        "300",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text("utf-8"))
+    assert (
+        manifest["config"]["win_min_amount"] == 300 and manifest["config"]["index_kind"] == "hnsw"
+    )
+    index_config = json.loads(
+        (tmp_path / "b" / "scripts" / "index" / "config.json").read_text("utf-8")
+    )
+    assert "hnsw" in json.dumps(index_config).lower()
+    bad = runner.invoke(
+        app,
+        ["train", str(workdir / "train.jsonl"), "-o", str(tmp_path / "c"), "--index-kind", "lsh"],
+    )
+    assert bad.exit_code == 2 and "--index-kind must be" in bad.output

@@ -127,6 +127,23 @@ def train(
     epochs: Annotated[
         int, typer.Option("--epochs", min=1, help="Fine-tuning epochs (--classifier finetune).")
     ] = 3,
+    win_min_amount: Annotated[
+        float | None,
+        typer.Option(
+            "--win-min-amount",
+            help="Scripts: only conversions with at least this order amount count as wins.",
+        ),
+    ] = None,
+    index_kind: Annotated[
+        str,
+        typer.Option(
+            "--index-kind",
+            help="Script index: auto (exact below 20k contexts, HNSW above), flat, hnsw, ivf.",
+        ),
+    ] = "auto",
+    no_scripts: Annotated[
+        bool, typer.Option("--no-scripts", help="Skip mining winning scripts.")
+    ] = False,
     fmt: FormatOpt = "auto",
     columns: ColumnsOpt = None,
     role_map: RoleOpt = None,
@@ -142,6 +159,8 @@ def train(
     with handle_errors():
         if classifier not in ("linear", "finetune"):
             raise InputError(f"--classifier must be linear or finetune, got {classifier!r}")
+        if index_kind not in ("auto", "flat", "hnsw", "ivf"):
+            raise InputError(f"--index-kind must be auto, flat, hnsw or ivf, got {index_kind!r}")
         if not (embedder == "offline" or embedder.startswith("st:")):
             raise InputError(f"--embedder must be offline or st:<path-or-name>, got {embedder!r}")
         tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
@@ -158,6 +177,9 @@ def train(
             seed=seed,
             min_examples=min_examples,
             epochs=epochs,
+            scripts=not no_scripts,
+            win_min_amount=win_min_amount,
+            index_kind=index_kind,
         )
         started = time.perf_counter()
         with console.status("training") as status:
