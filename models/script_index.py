@@ -138,6 +138,11 @@ def _import_bm25s() -> Any:
             f"the script index needs the package 'bm25s', which could not be imported ({exc}); "
             "it is a core dependency of sales-copilot: reinstall it, or pip install bm25s"
         ) from None
+    # bm25s sets its own logger to DEBUG on import, which prints progress lines to our users'
+    # consoles; leave it at the application's level unless someone changed it on purpose.
+    bm25s_logger = logging.getLogger("bm25s")
+    if bm25s_logger.level == logging.DEBUG:
+        bm25s_logger.setLevel(logging.NOTSET)
     return bm25s
 
 
