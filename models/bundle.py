@@ -45,6 +45,7 @@ __all__ = [
     "Bundle",
     "Prediction",
     "TextModel",
+    "labelled_messages",
     "load_bundle",
     "message_contexts",
 ]
@@ -366,6 +367,23 @@ def message_contexts(conversation: Conversation) -> list[str]:
         if message.role in last:
             last[message.role] = message.text
     return out
+
+
+def labelled_messages(
+    conversations: Sequence[Conversation], role: str
+) -> tuple[list[str], list[str], list[str]]:
+    """Texts, contexts and gold labels of the labelled ``role`` messages (customer: intents)."""
+    texts, contexts, labels = [], [], []
+    for conversation in conversations:
+        if conversation.labels is None:
+            continue
+        table = conversation.labels.intents if role == "customer" else conversation.labels.actions
+        ctx = message_contexts(conversation)
+        for i, label in sorted(table.items()):
+            texts.append(conversation.messages[i].text)
+            contexts.append(ctx[i])
+            labels.append(label)
+    return texts, contexts, labels
 
 
 def load_bundle(directory: str | Path) -> Bundle:

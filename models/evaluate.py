@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from copilot.schema import Conversation
-from models.bundle import Bundle, message_contexts
+from models.bundle import Bundle, labelled_messages
 from models.nba import IntentBaseline, Turn, nba_examples
 from models.outcome import outcome_features
 
@@ -51,29 +51,13 @@ def classification_metrics(
     }
 
 
-def _gold_messages(
-    conversations: Sequence[Conversation], role: str
-) -> tuple[list[str], list[str], list[str]]:
-    texts, contexts, gold = [], [], []
-    for conversation in conversations:
-        if conversation.labels is None:
-            continue
-        table = conversation.labels.intents if role == "customer" else conversation.labels.actions
-        ctx = message_contexts(conversation)
-        for i, label in sorted(table.items()):
-            texts.append(conversation.messages[i].text)
-            contexts.append(ctx[i])
-            gold.append(label)
-    return texts, contexts, gold
-
-
 class IntentEvaluator:
     """Intent classification on the customer messages of labelled conversations (primary: macro-F1)."""
 
     primary_metric = "macro_f1"
 
     def __init__(self, conversations: Sequence[Conversation]) -> None:
-        self.texts, self.contexts, self.gold = _gold_messages(conversations, "customer")
+        self.texts, self.contexts, self.gold = labelled_messages(conversations, "customer")
 
     def __call__(self, bundle: Bundle) -> dict[str, Any]:
         pred = [p.label for p in bundle.predict_intents(self.texts, self.contexts)]
@@ -170,7 +154,7 @@ def evaluate_bundle(bundle: Bundle, conversations: Sequence[Conversation]) -> di
             phrasings) than the training data.
     """
     intents = IntentEvaluator(conversations)(bundle)
-    texts, contexts, gold = _gold_messages(conversations, "guide")
+    texts, contexts, gold = labelled_messages(conversations, "guide")
     acts = classification_metrics(
         gold, [p.label for p in bundle.predict_acts(texts, contexts)], bundle.taxonomy.action_ids
     )

@@ -26,7 +26,7 @@ from copilot import __version__
 from copilot.errors import InputError
 from copilot.schema import Conversation
 from copilot.taxonomy import Taxonomy
-from models.bundle import FORMAT_VERSION, Backend, Bundle, TextModel, message_contexts
+from models.bundle import FORMAT_VERSION, Backend, Bundle, TextModel, labelled_messages
 from models.embedders import Embedder, OfflineEmbedder, make_embedder
 from models.evaluate import evaluate_bundle
 from models.linear import LinearClassifier
@@ -141,22 +141,6 @@ def _is_validation(key: str, share: float) -> bool:
     return share > 0 and zlib.crc32(key.encode("utf-8")) % 1000 < share * 1000
 
 
-def _rows(
-    conversations: Sequence[Conversation], role: str
-) -> tuple[list[str], list[str], list[str]]:
-    texts, contexts, labels = [], [], []
-    for conversation in conversations:
-        if conversation.labels is None:
-            continue
-        table = conversation.labels.intents if role == "customer" else conversation.labels.actions
-        ctx = message_contexts(conversation)
-        for i, label in sorted(table.items()):
-            texts.append(conversation.messages[i].text)
-            contexts.append(ctx[i])
-            labels.append(label)
-    return texts, contexts, labels
-
-
 def _text_model(config: TrainConfig, embedder: Embedder, seed: int) -> TextModel:
     if config.classifier == "linear":
         return TextModel(
@@ -249,7 +233,7 @@ def train_bundle(
     t0 = mark("embedder", t0)
 
     step("training the intent classifier")
-    texts, contexts, labels = _rows(train, "customer")
+    texts, contexts, labels = labelled_messages(train, "customer")
     texts += [t for t, _ in extra_train]
     contexts += [""] * len(extra_train)
     labels += [label for _, label in extra_train]
@@ -257,7 +241,7 @@ def train_bundle(
     t0 = mark("intent", t0)
 
     step("training the act classifier")
-    texts, contexts, labels = _rows(train, "guide")
+    texts, contexts, labels = labelled_messages(train, "guide")
     act = _text_model(config, embedder, config.seed + 1).fit(texts, contexts, labels)
     t0 = mark("act", t0)
 
