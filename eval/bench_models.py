@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eval._machine import machine_info
 
 __all__ = ["main"]
 
@@ -220,18 +221,7 @@ def _bench(args: argparse.Namespace, bundle_dir: Path, scratch: Path) -> dict[st
             "predict_intents_p95_ms": _target(intents["p95_ms"], TARGET_P95_MS),
             "classify_p95_ms": _target(classify["p95_ms"], TARGET_P95_MS),
         },
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else None,
-            "numpy": np.__version__,
-            # Other work on the machine makes timings noisy; the load average says how busy it was.
-            "loadavg_1m_start": round(load_before, 2),
-            "loadavg_1m_end": round(os.getloadavg()[0], 2),
-        },
+        "machine": machine_info(load_before),
     }
 
 

@@ -46,7 +46,6 @@ import cProfile
 import gc
 import json
 import os
-import platform
 import pstats
 import random
 import resource
@@ -61,6 +60,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from eval._machine import machine_info
 from models.script_index import ScriptIndex
 
 __all__ = ["main"]
@@ -679,18 +679,7 @@ def _bench(args: argparse.Namespace, pool_dir: Path, scratch: Path) -> dict[str,
         },
         "sizes": sizes,
         "targets": targets,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else None,
-            "numpy": np.__version__,
-            # Other work on the machine makes timings noisy; the load average says how busy it was.
-            "loadavg_1m_start": round(load_before, 2),
-            "loadavg_1m_end": round(os.getloadavg()[0], 2),
-        },
+        "machine": machine_info(load_before),
     }
 
 

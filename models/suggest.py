@@ -114,8 +114,17 @@ class SuggestionEngine:
 
     def signals(self, conversation: Conversation) -> tuple[dict[str, Any], list[Any]]:
         """The current customer intent and every next action ranked by probability."""
-        labels = self.bundle.labels_of(conversation)
-        intent = self._current_intent(conversation)
+        # One pass of the classifiers labels every message; the current intent is the last
+        # customer message's prediction (same text, same context), not a second prediction.
+        predictions = self.bundle.annotate(conversation)
+        labels = [p.label if p else None for p in predictions]
+        intent: dict[str, Any] = {"label": None, "confidence": 0.0}
+        for message, pred in zip(
+            reversed(conversation.messages), reversed(predictions), strict=True
+        ):
+            if message.role == "customer" and pred is not None:
+                intent = {"label": pred.label, "confidence": round(pred.confidence, 4)}
+                break
         actions = self.bundle.next_actions(
             conversation, k=len(self.bundle.nba.classes_), labels=labels
         )
@@ -243,17 +252,6 @@ class SuggestionEngine:
         return out
 
     # ------------------------------------------------------------------ steps
-
-    def _current_intent(self, conversation: Conversation) -> dict[str, Any]:
-        messages = conversation.messages
-        last = next(
-            (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "customer"), None
-        )
-        if last is None:
-            return {"label": None, "confidence": 0.0}
-        context = next((m.text for m in reversed(messages[:last]) if m.role == "guide"), "")
-        pred = self.bundle.predict_intents([messages[last].text], [context])[0]
-        return {"label": pred.label, "confidence": round(pred.confidence, 4)}
 
     def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
         texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]
