@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -102,12 +102,22 @@ class TextModel:
     def classes_(self) -> list[str]:
         return list(self.classifier.classes_)
 
-    def features(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> Any:
-        """The linear backend's feature matrix for ``texts`` and their ``contexts``."""
+    def features(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Callable[[Sequence[str]], Any] | None = None,
+    ) -> Any:
+        """The linear backend's feature matrix for ``texts`` and their ``contexts``.
+
+        ``block`` (from :meth:`Bundle.shared_block`) gives precomputed rows of the texts, so a
+        batch featurises every message once, not once as a text and again as a context.
+        """
         contexts = list(contexts) if contexts is not None else [""] * len(texts)
         if len(contexts) != len(texts):
             raise InputError(f"{len(texts)} texts but {len(contexts)} contexts")
-        blocks = [self._block(texts), self._block(contexts) * self.context_weight]
+        block = block or self._block
+        blocks = [block(texts), block(contexts) * self.context_weight]
         return sp.hstack(blocks, format="csr") if sp.issparse(blocks[0]) else np.hstack(blocks)
 
     def _block(self, texts: Sequence[str]) -> Any:
@@ -128,12 +138,16 @@ class TextModel:
         return self
 
     def predict_proba(
-        self, texts: Sequence[str], contexts: Sequence[str] | None = None
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Callable[[Sequence[str]], Any] | None = None,
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         if self.backend == "linear":
-            return np.asarray(self.classifier.predict_proba(self.features(texts, contexts)))
+            features = self.features(texts, contexts, block)
+            return np.asarray(self.classifier.predict_proba(features))
         return np.asarray(
             self.classifier.predict_proba(_joined(texts, contexts or [""] * len(texts)))
         )
@@ -211,11 +225,36 @@ class Bundle:
 
     # ------------------------------------------------------------------ prediction
 
+    def shared_block(self, texts: Sequence[str]) -> Callable[[Sequence[str]], Any] | None:
+        """Feature rows of ``texts`` computed once, for both classifiers' ``block`` argument.
+
+        ``None`` when the two classifiers do not featurise texts the same way (a fine-tuned
+        backend, or different embedders); callers then let each model featurise on its own.
+        """
+        a, b = self.intent, self.act
+        if not (
+            a.backend == b.backend == "linear"
+            and a.embedder is b.embedder
+            and a.dense_weight == b.dense_weight
+        ):
+            return None
+        unique = list(dict.fromkeys([*texts, ""]))
+        rows = a._block(unique)
+        position = {text: i for i, text in enumerate(unique)}
+
+        def block(items: Sequence[str]) -> Any:
+            return rows[[position[t] for t in items]]
+
+        return block
+
     def predict_intents(
-        self, texts: Sequence[str], contexts: Sequence[str] | None = None
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Callable[[Sequence[str]], Any] | None = None,
     ) -> list[Prediction]:
         """Intent of each customer message; low-confidence ones become the fallback intent."""
-        proba = self.intent.predict_proba(texts, contexts)
+        proba = self.intent.predict_proba(texts, contexts, block)
         classes = self.intent.classes_
         out = []
         for row in proba:
@@ -229,10 +268,13 @@ class Bundle:
         return out
 
     def predict_acts(
-        self, texts: Sequence[str], contexts: Sequence[str] | None = None
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Callable[[Sequence[str]], Any] | None = None,
     ) -> list[Prediction]:
         """Action performed by each guide message."""
-        proba = self.act.predict_proba(texts, contexts)
+        proba = self.act.predict_proba(texts, contexts, block)
         classes = self.act.classes_
         return [Prediction(classes[int(r.argmax())], float(r.max())) for r in proba]
 
