@@ -1,7 +1,26 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
 
 # Nothing in the tests may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def scoring_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small bundle (800 generated conversations, seed 5) trained and saved once per session,
+    for the scoring, batch and CLI tests that need real models."""
+    from copilot.synth import generate
+    from copilot.taxonomy import default_taxonomy
+    from models.train import TrainConfig, train_bundle
+
+    path = tmp_path_factory.mktemp("scoring-bundle") / "bundle"
+    bundle = train_bundle(
+        list(generate(800, seed=5)), taxonomy=default_taxonomy(), config=TrainConfig(seed=5)
+    )
+    bundle.save(path)
+    return path
