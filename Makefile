@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,transformers]' 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,transformers,ray]' 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import copilot, torch"
 	touch $(STAMP)
 
@@ -54,6 +54,7 @@ bench: install
 	$(PY) -m eval.bench_io
 	$(PY) -m eval.bench_models
 	$(PY) -m eval.bench_suggest
+	$(PY) -m eval.bench_score
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -34,3 +34,40 @@ def make_conversation(
 ) -> Conversation:
     """A validated :class:`Conversation` built from ``(role, text)`` turns."""
     return Conversation.model_validate(conversation_dict(conversation_id, turns, **fields))
+
+
+def make_report(
+    conversation_id: str = "c-1",
+    scores: dict[str, float | None] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A score report dict (``copilot.scoring.report`` shape) with the given dimension scores.
+
+    ``overall`` defaults to the plain mean of the scores that apply; ``evidence`` maps a
+    dimension to the reason of its first piece of evidence.
+    """
+    scores = {"responsiveness": 80.0, "closing": 60.0} if scores is None else scores
+    evidence: dict[str, str] = fields.pop("evidence", {})
+    applied = [s for s in scores.values() if s is not None]
+    report: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "guide_id": "g-1",
+        "store_id": "s-1",
+        "started_at": "2026-03-02T10:00:00+08:00",
+        "overall": round(sum(applied) / len(applied), 1) if applied else None,
+        "dimensions": {
+            d: {
+                "score": s,
+                "name": d,
+                "evidence": [{"message_index": 1, "reason": evidence[d], "points": -10.0}]
+                if d in evidence
+                else [],
+            }
+            for d, s in scores.items()
+        },
+        "flags": [],
+        "win_probability": 0.5,
+        "converted": None,
+    }
+    report.update(fields)
+    return report

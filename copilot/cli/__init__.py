@@ -6,7 +6,12 @@ The CLI owns the console: library code logs, the CLI prints.
 
 from __future__ import annotations
 
-from copilot.cli import _data, _models  # noqa: F401  (registers the commands)
+from copilot.cli import (  # noqa: F401  (registers the commands)
+    _data,
+    _models,
+    _quality,
+    _score,
+)
 from copilot.cli._common import app
 
 __all__ = ["app"]
