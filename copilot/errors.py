@@ -4,15 +4,17 @@
 
     CopilotError                 base; never raised itself
     ├── InputError               bad user input: a file, a record, an argument, a label
-    │   └── RecordError          one unreadable record (becomes a quarantine entry)
+    │   ├── RecordError          one unreadable record (becomes a quarantine entry)
+    │   └── NotFoundError        an id that names nothing stored (a suggestion, a conversation)
     ├── ConfigError              a bad setting, taxonomy or rubric file
     ├── NotFittedError           a trainable component used before ``fit``
-    └── BundleError              a model bundle that is missing, broken or incompatible
+    ├── BundleError              a model bundle that is missing, broken or incompatible
+    └── ForbiddenError           a valid API key used outside its role or scope
 
 The CLI maps every ``CopilotError`` to exit code 2 (``InputError``, ``ConfigError``,
 ``BundleError``) or 1 (anything else) with the message; the server maps them to HTTP
-status codes in one handler. A message says what was wrong, the value received, what
-is valid, and how to fix it.
+status codes in one handler (``NotFoundError`` 404, ``ForbiddenError`` 403). A message
+says what was wrong, the value received, what is valid, and how to fix it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ __all__ = [
     "BundleError",
     "ConfigError",
     "CopilotError",
+    "ForbiddenError",
     "InputError",
     "NotFittedError",
+    "NotFoundError",
     "RecordError",
 ]
 
@@ -51,6 +55,10 @@ class RecordError(InputError):
         self.raw = raw
 
 
+class NotFoundError(InputError):
+    """An id that names nothing stored: an unknown suggestion, conversation or key."""
+
+
 class ConfigError(CopilotError):
     """A setting, taxonomy, rubric or rule file that is invalid."""
 
@@ -61,3 +69,8 @@ class NotFittedError(CopilotError, ValueError):
 
 class BundleError(CopilotError):
     """A model bundle that is missing, unreadable, or from an incompatible version."""
+
+
+class ForbiddenError(CopilotError):
+    """A valid API key used outside its role (a guide asking for the leaderboard) or its scope
+    (a supervisor reading another store's conversation)."""

@@ -1,0 +1,220 @@
+"""The tables of the server's database (SQLAlchemy 2 typed ORM).
+
+::
+
+    conversations       one row per conversation_id: the canonical fields, the score report
+    │                   (JSON) and the columns the lists filter and sort on
+    ├── messages        one row per message (conversation_id, position)
+    └── flags           one row per flag of the report, queryable by rule and kind
+    served_suggestions  each suggestion the server handed out (id ``sg_<hex>``)
+    └── feedback        at most one per suggestion: accepted, edited or rejected
+    script_states       scripts a supervisor pinned or banned
+    api_keys            SHA-256 hashes of API keys, with role and scope
+
+Every timestamp is timezone-aware: stored in UTC, read back as UTC datetimes on both SQLite
+(which keeps no zone itself) and PostgreSQL. The Alembic migrations in ``migrations/`` create
+exactly these tables; a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from copilot.schema import CHINA_TZ
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "ConversationRow",
+    "Feedback",
+    "FlagRow",
+    "MessageRow",
+    "ScriptState",
+    "ServedSuggestion",
+    "UTCDateTime",
+    "utcnow",
+]
+
+# Deterministic constraint and index names, so migrations can name what they change.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp stored in UTC.
+
+    A naive datetime is read as China time (as :mod:`copilot.schema` does). SQLite keeps no
+    zone, so values come back naive there and get UTC attached; PostgreSQL's ``timestamptz``
+    comes back in the session's zone and is converted.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=CHINA_TZ)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table; ``Base.metadata`` is what the migrations target."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class ConversationRow(Base):
+    """A stored conversation with its score report; ``conversation_id`` is the key."""
+
+    __tablename__ = "conversations"
+    # A guide's or a store's conversations, newest first: the lists' commonest query. Each
+    # index also serves a filter on its first column alone.
+    __table_args__ = (
+        Index("ix_conversations_guide_id_started_at", "guide_id", "started_at"),
+        Index("ix_conversations_store_id_started_at", "store_id", "started_at"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(String, primary_key=True)
+    guide_id: Mapped[str | None] = mapped_column(String)
+    store_id: Mapped[str | None] = mapped_column(String)
+    customer_id: Mapped[str | None] = mapped_column(String)
+    channel: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime | None] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    n_messages: Mapped[int] = mapped_column(Integer)
+    overall: Mapped[float | None] = mapped_column(Float, index=True)
+    win_probability: Mapped[float | None] = mapped_column(Float)
+    converted: Mapped[bool | None] = mapped_column(Boolean)
+    outcome: Mapped[dict[str, Any] | None]
+    labels: Mapped[dict[str, Any] | None]
+    meta: Mapped[dict[str, Any]]
+    report: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Read-only views: the repository writes message and flag rows itself (replacing them all
+    # on a re-post), and the database's ON DELETE CASCADE removes them with the conversation.
+    messages: Mapped[list[MessageRow]] = relationship(viewonly=True, order_by="MessageRow.position")
+    flags: Mapped[list[FlagRow]] = relationship(viewonly=True, order_by="FlagRow.position")
+
+
+class MessageRow(Base):
+    """One message of a conversation; ``position`` is its index in the conversation."""
+
+    __tablename__ = "messages"
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    ts: Mapped[datetime | None]
+
+
+class FlagRow(Base):
+    """One flag of a score report (a timing or compliance problem at a message)."""
+
+    __tablename__ = "flags"
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String, index=True)
+    rule: Mapped[str] = mapped_column(String, index=True)
+    severity: Mapped[str | None] = mapped_column(String)
+    message_index: Mapped[int | None] = mapped_column(Integer)
+
+
+class ServedSuggestion(Base):
+    """A suggestion the server served; the conversation it was for need not be stored."""
+
+    __tablename__ = "served_suggestions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[str | None] = mapped_column(String, index=True)
+    guide_id: Mapped[str | None] = mapped_column(String, index=True)
+    store_id: Mapped[str | None] = mapped_column(String, index=True)
+    message_index: Mapped[int | None] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)
+    script_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(String)
+    served_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Feedback(Base):
+    """What the guide did with a served suggestion; a later feedback replaces this one."""
+
+    __tablename__ = "feedback"
+
+    suggestion_id: Mapped[str] = mapped_column(
+        ForeignKey("served_suggestions.id", ondelete="CASCADE"), primary_key=True
+    )
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    final_text: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScriptState(Base):
+    """A script a supervisor pinned (boosted) or banned (never served)."""
+
+    __tablename__ = "script_states"
+
+    script_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16))
+    set_by: Mapped[str] = mapped_column(String)
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: the SHA-256 hash of its plaintext (never the plaintext), role and scope."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    guide_id: Mapped[str | None] = mapped_column(String)
+    stores: Mapped[list[Any]]
+    name: Mapped[str] = mapped_column(String, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
