@@ -16,6 +16,7 @@ milliseconds; a timestamp without a zone is read as China time (UTC+08:00).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ __all__ = [
     "Message",
     "Outcome",
     "Role",
+    "format_errors",
     "format_validation_error",
 ]
 
@@ -156,8 +158,17 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
 
     Example: ``messages[2].role: input should be 'customer', 'guide' or 'system' (got 'bot')``.
     """
+    return format_errors(exc.errors(include_url=False), limit)
+
+
+def format_errors(errors: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
+    """:func:`format_validation_error` for a list of pydantic error dicts (``exc.errors()``).
+
+    The server uses it for FastAPI's request validation errors, whose ``loc`` it first strips
+    of the ``body`` prefix.
+    """
     parts = []
-    for err in exc.errors(include_url=False)[:limit]:
+    for err in errors[:limit]:
         msg = err["msg"]
         msg = msg[0].lower() + msg[1:] if msg else msg
         msg = msg.removeprefix("value error, ")
@@ -170,7 +181,7 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) else f" (got {_short(got)})"
             parts.append(f"{loc}: {msg}{shown}")
-    more = len(exc.errors()) - limit
+    more = len(errors) - limit
     if more > 0:
         parts.append(f"and {more} more")
     return "; ".join(parts)
@@ -179,4 +190,3 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
 def _short(value: Any, width: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
-

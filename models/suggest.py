@@ -6,19 +6,24 @@ pins boosted and bans never served -> MMR so the k suggestions differ -> a final
 personal-data check. Every suggestion carries its evidence: lift with sample size, the source
 conversation and message, and a one-line reason in Chinese.
 
+Guides' feedback on served suggestions (accepted, edited, rejected) feeds the rerank beside lift:
+:meth:`SuggestionEngine.set_acceptance` takes each script's feedback counts, and a Beta-smoothed
+acceptance rate moves the script up or down (a script nobody has judged is not moved).
+
 Customer text is untrusted: empty, emoji-only, very long or adversarial conversations give fewer
 suggestions or none, never an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from copilot.compliance import ComplianceChecker
+from copilot.errors import InputError
 from copilot.schema import Conversation
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle
@@ -39,6 +44,11 @@ class EngineConfig:
             as the next best, similarity of the reply itself to this context (it speaks of what
             the customer speaks of: the product, the size), lift lower bound, intent match.
         pin_boost: added to the score of a pinned script.
+        w_acceptance: weight of guides' feedback: a script's score moves by up to this much,
+            up when guides accept it more often than ``acceptance_prior_rate``, down when less.
+        acceptance_prior: weight, in judgements, of ``acceptance_prior_rate`` in a script's
+            smoothed acceptance rate, so two rejections do not bury a script.
+        acceptance_prior_rate: the acceptance rate assumed before any feedback (no effect).
         mmr_lambda: relevance against diversity in the final pick (1: no diversity).
         min_score: suggestions below this score are not served.
         min_lift: a script whose conversion rate is below ``min_lift`` x the intent's average on
@@ -53,6 +63,9 @@ class EngineConfig:
     w_lift: float = 0.10
     w_intent: float = 0.10
     pin_boost: float = 0.25
+    w_acceptance: float = 0.15
+    acceptance_prior: float = 10.0
+    acceptance_prior_rate: float = 0.5
     mmr_lambda: float = 0.7
     min_score: float = 0.05
     min_lift: float = 1.0
@@ -91,8 +104,48 @@ class SuggestionEngine:
         self.checker = checker
         self.config = config or EngineConfig()
         self.pipeline = pipeline or default_pipeline()
+        self._acceptance: dict[int, tuple[int, int, float]] = {}
 
     # ------------------------------------------------------------------ public
+
+    def set_acceptance(self, counts: Mapping[int, tuple[int, int]]) -> None:
+        """Take guides' feedback into the ranking: ``{script_id: (judged, accepted)}``.
+
+        ``judged`` counts served suggestions of the script that got feedback, ``accepted`` those
+        accepted or edited (an edited suggestion was still worth starting from). Each script's
+        rate is smoothed towards ``acceptance_prior_rate`` with the weight of
+        ``acceptance_prior`` judgements (a Beta prior), and its score moves by
+        ``w_acceptance x (smoothed - prior rate) / max(prior rate, 1 - prior rate)``: many
+        rejections sink a script, many acceptances raise it, no feedback leaves it where it was.
+        The mapping replaces the previous one in one assignment, so it is safe to call while
+        other threads suggest.
+
+        Args:
+            counts: feedback counts per script id; ids unknown to the library are ignored.
+
+        Raises:
+            InputError: a negative count, or more accepted than judged.
+        """
+        cfg = self.config
+        prior, rate = cfg.acceptance_prior, cfg.acceptance_prior_rate
+        span = max(rate, 1.0 - rate) or 1.0
+        table: dict[int, tuple[int, int, float]] = {}
+        for sid, (judged, accepted) in counts.items():
+            if judged < 0 or not 0 <= accepted <= judged:
+                raise InputError(
+                    f"acceptance of script {sid}: {accepted} accepted of {judged} judged; "
+                    "counts must satisfy 0 <= accepted <= judged"
+                )
+            if judged == 0 or not 0 <= sid < len(self.library.scripts):
+                continue
+            smoothed = (accepted + prior * rate) / (judged + prior)
+            table[int(sid)] = (int(judged), int(accepted), (smoothed - rate) / span)
+        self._acceptance = table
+
+    def acceptance(self, script_id: int) -> tuple[int, int] | None:
+        """``(judged, accepted)`` feedback counts of a script, ``None`` without feedback."""
+        hit = self._acceptance.get(script_id)
+        return None if hit is None else (hit[0], hit[1])
 
     def suggest(self, conversation: Conversation, k: int = 3) -> dict[str, Any]:
         """The ``POST /v1/suggest`` object for the next guide reply in ``conversation``."""
@@ -111,6 +164,61 @@ class SuggestionEngine:
             "flags": self._flags(conversation),
             "bundle": self.bundle.name,
         }
+
+    def coaching(
+        self, conversation: Conversation, report: Mapping[str, Any], limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """What the engine would have suggested in place of the conversation's weakest replies.
+
+        A weak reply is a guide message that the score report's evidence cites with negative
+        points; the worst ``limit`` of them (most points lost first) each get the top suggestion
+        for the conversation as it stood just before that reply.
+
+        Args:
+            conversation: the scored conversation.
+            report: its score report (:mod:`copilot.scoring.report` shape).
+            limit: at most this many weak replies.
+
+        Returns:
+            ``[{"message_index", "reason", "points", "suggestion"}]`` in message order, where
+            ``suggestion`` is ``{text, action, script_id, lift, n, reason}`` or ``None`` when no
+            script fits.
+
+        Example:
+            >>> engine.coaching(conversation, scorer.score(conversation))[0]["suggestion"]["text"]
+        """
+        messages = conversation.messages
+        weak: dict[int, tuple[float, str]] = {}
+        for dimension in (report.get("dimensions") or {}).values():
+            for evidence in dimension.get("evidence") or []:
+                i, points = evidence.get("message_index"), evidence.get("points") or 0.0
+                if not isinstance(i, int) or not 0 < i < len(messages) or points >= 0:
+                    continue
+                if messages[i].role == "guide" and points < weak.get(i, (0.0, ""))[0]:
+                    weak[i] = (float(points), str(evidence.get("reason", "")))
+        worst = sorted(weak.items(), key=lambda item: (item[1][0], item[0]))[: max(limit, 0)]
+        out = []
+        for i, (points, reason) in sorted(worst):
+            before = conversation.model_copy(
+                update={"messages": messages[:i], "labels": None, "outcome": None}
+            )
+            top = self.suggest(before, k=1)["suggestions"]
+            suggestion = (
+                {
+                    "text": top[0]["text"],
+                    "action": top[0]["action"],
+                    "script_id": top[0]["id"],
+                    "lift": top[0]["lift"],
+                    "n": top[0]["n"],
+                    "reason": top[0]["reason"],
+                }
+                if top
+                else None
+            )
+            out.append(
+                {"message_index": i, "reason": reason, "points": points, "suggestion": suggestion}
+            )
+        return out
 
     def signals(self, conversation: Conversation) -> tuple[dict[str, Any], list[Any]]:
         """The current customer intent and every next action ranked by probability."""
@@ -229,8 +337,9 @@ class SuggestionEngine:
         actions: dict[str, float],
         intent: str | None,
     ) -> list[tuple[float, float]]:
-        """``(score, relevance)`` of each script: relevance, predicted action, lift, intent, pin."""
+        """``(score, relevance)`` of each script: relevance, action, lift, intent, pin, feedback."""
         cfg, lib = self.config, self.library
+        acceptance = self._acceptance  # one reference: set_acceptance may swap it meanwhile
         top = max(best.values(), default=0.0) or 1.0
         rows = list(sids)
         zeros = np.zeros(len(rows))
@@ -248,6 +357,8 @@ class SuggestionEngine:
                 + cfg.w_intent * (script.intent == intent)
                 + (cfg.pin_boost if sid in lib.pinned else 0.0)
             )
+            if sid in acceptance:
+                score += cfg.w_acceptance * acceptance[sid][2]
             out.append((score, relevance))
         return out
 
@@ -333,6 +444,9 @@ class SuggestionEngine:
         }
 
     def _reason(self, s: Script, intent: str | None) -> str:
+        return self._evidence(s) + self._feedback_note(s.id)
+
+    def _evidence(self, s: Script) -> str:
         name = self.bundle.taxonomy.name_of
         if s.id in self.library.pinned:
             return f"主管置顶话术；{name(s.action)}，成交率 {s.rate:.0%}（n={s.uses}）"
@@ -340,6 +454,14 @@ class SuggestionEngine:
             compare = "高于" if s.rate > s.baseline else "低于" if s.rate < s.baseline else "持平于"
             return f"同类{name(s.intent)}中，该话术成交率 {s.rate:.0%}（n={s.uses}），{compare}平均 {s.baseline:.0%}"
         return f"与当前对话情境相似的成交对话中使用过的{name(s.action)}话术（n={s.uses}，样本较少）"
+
+    def _feedback_note(self, script_id: int) -> str:
+        """Guides' acceptance, once enough of them judged the script for it to mean something."""
+        counts = self.acceptance(script_id)
+        if counts is None or counts[0] < 5:
+            return ""
+        judged, accepted = counts
+        return f"；导购采纳率 {accepted / judged:.0%}（n={judged}）"
 
     def _flags(self, conversation: Conversation) -> list[dict[str, Any]]:
         """Compliance hits in the conversation's guide messages so far."""

@@ -12,6 +12,7 @@ from copilot.cli import (  # noqa: F401  (registers the commands)
     _models,
     _quality,
     _score,
+    _serve,
 )
 from copilot.cli._common import app
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from copilot.cli import app
 from copilot.compliance import default_checker
+from copilot.errors import InputError
 from copilot.schema import Conversation
 from copilot.synth import generate
 from copilot.taxonomy import default_taxonomy
@@ -258,3 +259,62 @@ def test_a_new_script_is_added_without_rebuilding_and_served(
     assert result["suggestions"][0]["text"] == text
     loaded.save(tmp_path / "b2")
     assert load_bundle(tmp_path / "b2").scripts.scripts[-1].text == text  # type: ignore[union-attr]
+
+
+def test_feedback_moves_scripts_and_no_feedback_changes_nothing(engine: SuggestionEngine) -> None:
+    conversation = make_conversation("fb", [("customer", "这件有M码吗")])
+    intent, actions = engine.signals(conversation)
+    signals = {"actions": {a.label: a.confidence for a in actions}, "intent": intent["label"]}
+
+    def ranking() -> list[tuple[int, float]]:
+        return [(r.script.id, r.score) for r in engine.rank(conversation, **signals)]
+
+    before = ranking()
+    top, third = before[0][0], before[2][0]
+    try:
+        engine.set_acceptance({})
+        assert ranking() == before
+        engine.set_acceptance({top: (60, 0), third: (60, 60)})
+        after = dict(ranking())
+        order = [sid for sid, _ in ranking()]
+        assert after[top] < dict(before)[top] - 0.1 and order.index(top) > 0, "rejected: sinks"
+        assert after[third] > dict(before)[third] + 0.1 and order.index(third) < 2, (
+            "accepted: rises"
+        )
+        assert engine.acceptance(third) == (60, 60) and engine.acceptance(top) == (60, 0)
+        engine.set_acceptance({top: (2, 0)})
+        assert dict(ranking())[top] > dict(before)[top] - 0.05, "two rejections barely matter"
+        engine.set_acceptance({third: (10, 9)})
+        served = engine.suggest(conversation, k=5)["suggestions"]
+        assert all(("采纳率 90%" in s["reason"]) == (s["id"] == third) for s in served)
+        with pytest.raises(InputError, match="accepted <= judged"):
+            engine.set_acceptance({top: (1, 2)})
+    finally:
+        engine.set_acceptance({})
+
+
+def test_coaching_suggests_instead_of_the_weak_guide_replies(engine: SuggestionEngine) -> None:
+    conversation = make_conversation(
+        "coach",
+        [
+            ("customer", "太贵了，能便宜点吗"),
+            ("guide", "不能"),
+            ("customer", "好吧"),
+            ("guide", "嗯"),
+        ],
+    )
+    evidence = [
+        {"message_index": 1, "reason": "回复生硬", "points": -20.0},
+        {"message_index": 0, "reason": "customer messages are not coached", "points": -50.0},
+        {"message_index": 3, "reason": "没有促单", "points": -5.0},
+        {"message_index": 3, "reason": "good practice", "points": 0.0},
+    ]
+    report = {"dimensions": {"courtesy": {"score": 60.0, "evidence": evidence}}}
+    items = engine.coaching(conversation, report)
+    assert [(c["message_index"], c["reason"]) for c in items] == [(1, "回复生硬"), (3, "没有促单")]
+    before = conversation.model_copy(update={"messages": conversation.messages[:1]})
+    expected = engine.suggest(before, k=1)["suggestions"][0]
+    suggestion = items[0]["suggestion"]
+    assert suggestion is not None and suggestion["text"] == expected["text"]
+    assert set(suggestion) == {"text", "action", "script_id", "lift", "n", "reason"}
+    assert [c["message_index"] for c in engine.coaching(conversation, report, limit=1)] == [1]

@@ -1,0 +1,221 @@
+"""``copilot serve``: run the HTTP API (and the dashboard) with uvicorn; ``copilot demo``: the
+whole product offline in one command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from copilot.cli._common import app, console, err_console, handle_errors, progress_bar
+from copilot.errors import BundleError, ConfigError
+
+__all__ = ["demo", "serve"]
+
+
+@app.command()
+def serve(
+    bundle_dir: Annotated[
+        Path | None,
+        typer.Option("--bundle", "-b", help="Model bundle to serve [env COPILOT_BUNDLE_DIR]."),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind [env COPILOT_HOST; 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", "-p", min=1, max=65535, help="Port [env COPILOT_PORT; 8000]."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL [env COPILOT_DATABASE_URL; sqlite:///<data dir>/copilot.db].",
+        ),
+    ] = None,
+    rubric: Annotated[
+        Path | None,
+        typer.Option("--rubric", help="Rubric YAML for scoring [env COPILOT_RUBRIC]."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where the default database lives [env COPILOT_DATA_DIR]."),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR [env COPILOT_LOG_LEVEL]."),
+    ] = None,
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs, metrics at /metrics, dashboard at /ui).
+
+    Options override the COPILOT_* environment variables. Logs are JSON lines on stderr, one
+    per request with its request id. Create API keys with `copilot keys create`.
+
+    Example: copilot serve --bundle models/default --port 8000
+    """
+    import uvicorn
+    from pydantic import ValidationError
+
+    from copilot.schema import format_validation_error
+    from server.app import create_app
+    from server.db import describe_url, migrate
+    from server.logs import configure_logging
+    from server.settings import Settings
+
+    options: dict[str, Any] = {
+        "bundle_dir": bundle_dir,
+        "host": host,
+        "port": port,
+        "database_url": database_url,
+        "rubric": rubric,
+        "data_dir": data_dir,
+        "log_level": log_level,
+    }
+    with handle_errors():
+        try:
+            settings = Settings(**{k: v for k, v in options.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigError(f"invalid setting: {format_validation_error(exc)}") from exc
+        if not (settings.bundle_dir / "manifest.json").is_file():
+            raise BundleError(
+                f"no model bundle at {str(settings.bundle_dir)!r} (no manifest.json); train one "
+                f"with `copilot train data.jsonl -o {settings.bundle_dir}` or pass --bundle"
+            )
+        # Fail here, with a clean message, rather than inside the server's start-up.
+        migrate(settings.database_url)
+        configure_logging(settings.log_level)
+        err_console.print(
+            f"serving {settings.bundle_dir} on http://{settings.host}:{settings.port} "
+            f"(docs /docs, dashboard /ui; database {describe_url(settings.database_url)})",
+            highlight=False,
+        )
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # our JSON logging, set up above
+            access_log=False,  # the app logs each request itself, with its request id
+            ws="none",
+        )
+
+
+@app.command()
+def demo(
+    n: Annotated[int, typer.Option("--n", "-n", min=50, help="Demo conversations.")] = 5000,
+    seed: Annotated[int, typer.Option("--seed", help="Corpus and training seed.")] = 7,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Corpus and database.")] = Path(
+        "data"
+    ),
+    bundle_dir: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle to train.")] = Path(
+        "models/default"
+    ),
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8000,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Prepare everything, print the key, do not serve.")
+    ] = False,
+) -> None:
+    """The whole product offline in one command: corpus, bundle, scored conversations, a
+    supervisor key, and the API + dashboard.
+
+    Each step is skipped when its output is already there and current: the corpus for the same
+    --n and --seed, the bundle trained on that corpus, the conversations stored by that bundle.
+    A new supervisor key for every store of the demo is printed each time (only its hash is kept).
+
+    Example: copilot demo            # then open http://127.0.0.1:8000/ui and paste the key
+    """
+    import subprocess
+    import sys
+
+    from copilot.io import iter_conversations
+    from models.train import file_digest
+    from server.auth import Principal
+    from server.db import (
+        create_api_key,
+        list_conversations,
+        make_engine,
+        make_session_factory,
+        migrate,
+        upsert_conversations,
+    )
+
+    corpus = data_dir / f"demo-{n}-{seed}.jsonl"
+    database_url = f"sqlite:///{data_dir / 'copilot.db'}"
+
+    def step(title: str, *args: str) -> None:
+        err_console.print(f"[bold]» {title}[/]", highlight=False)
+        if subprocess.run([sys.executable, "-m", "copilot.cli", *args]).returncode != 0:
+            raise typer.Exit(1)
+
+    with handle_errors():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not corpus.is_file():
+            step(
+                "generating the demo corpus",
+                "generate",
+                "-n",
+                str(n),
+                "--seed",
+                str(seed),
+                "-o",
+                str(corpus),
+            )
+        digest = file_digest([corpus])
+        manifest = bundle_dir / "manifest.json"
+        trained = manifest.is_file() and json.loads(manifest.read_text()).get("data_hash") == digest
+        if not trained:
+            step(
+                "training the bundle",
+                "train",
+                str(corpus),
+                "-o",
+                str(bundle_dir),
+                "--seed",
+                str(seed),
+            )
+        conversations = list(iter_conversations(corpus))
+        engine = make_engine(database_url)
+        migrate(engine)
+        sessions = make_session_factory(engine)
+        admin = Principal(key_id=0, role="admin", guide_id=None, stores=frozenset())
+        with sessions() as session:
+            stored, _ = list_conversations(session, admin, limit=1)
+        if stored < len(conversations) or not trained:
+            from copilot.scoring import Scorer
+
+            scorer = Scorer.load(bundle_dir)
+            with progress_bar() as bar:
+                task = bar.add_task("scoring and storing", total=len(conversations))
+                for start in range(0, len(conversations), 250):
+                    batch = conversations[start : start + 250]
+                    with sessions() as session:
+                        upsert_conversations(
+                            session, list(zip(batch, scorer.score_many(batch), strict=True))
+                        )
+                        session.commit()
+                    bar.advance(task, len(batch))
+        stores = sorted({c.store_id for c in conversations if c.store_id})
+        with sessions() as session:
+            key, _ = create_api_key(session, "supervisor", stores=stores, name="demo supervisor")
+            session.commit()
+        engine.dispose()
+        url = f"http://{host}:{port}/ui"
+        console.print(
+            f"\n[bold green]ready[/]: {len(conversations):,} synthetic conversations scored and "
+            f"stored ({len(stores)} stores)\n  dashboard  {url}\n  API docs   "
+            f"http://{host}:{port}/docs\n  supervisor key (shown once)  [bold]{key}[/]\n",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not no_serve:
+        serve(
+            bundle_dir=bundle_dir,
+            host=host,
+            port=port,
+            database_url=database_url,
+            rubric=None,
+            data_dir=data_dir,
+            log_level="WARNING",
+        )

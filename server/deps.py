@@ -1,0 +1,118 @@
+"""The dependencies routes declare, as ``Annotated`` aliases.
+
+- ``SettingsDep``: the :class:`~server.settings.Settings` (tests override :func:`get_settings`).
+- ``RuntimeDep``: the current :class:`~server.runtime.Runtime`, taken once per request, so a
+  reload never swaps the models under a request in flight.
+- ``HolderDep``: the :class:`~server.runtime.RuntimeHolder`, for what changes the live engine.
+- ``SessionDep``: a database session for the request, closed after it.
+- ``PrincipalDep``: who the ``Authorization: Bearer <key>`` header speaks for; 401 without a
+  valid key.
+- ``MetricsDep``: the app's :class:`~server.metrics.Metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from server.auth import Principal
+from server.db import authenticate
+from server.metrics import Metrics
+from server.runtime import Runtime, RuntimeHolder
+from server.settings import Settings, get_settings
+
+__all__ = [
+    "HolderDep",
+    "MetricsDep",
+    "PrincipalDep",
+    "RuntimeDep",
+    "SessionDep",
+    "SettingsDep",
+    "get_holder",
+    "get_metrics",
+    "get_principal",
+    "get_runtime",
+    "get_session",
+]
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `copilot keys create`, sent as `Authorization: Bearer cpk_...`.",
+)
+
+
+def get_holder(request: Request) -> RuntimeHolder:
+    """The app's runtime holder (set up by the lifespan)."""
+    holder: RuntimeHolder = request.app.state.holder
+    return holder
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime for this request: read once, kept to the end of the request."""
+    return get_holder(request).current
+
+
+def get_metrics(request: Request) -> Metrics:
+    """The app's metrics."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for this request; the service functions commit what they write."""
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+HolderDep = Annotated[RuntimeHolder, Depends(get_holder)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the request's API key.
+
+    Raises:
+        HTTPException: 401 when the header is missing, malformed, or names no active key.
+    """
+    if credentials is None:
+        header = request.headers.get("authorization")
+        if header:
+            scheme = header.strip().split(" ", 1)[0]
+            if scheme.lower() == "bearer":
+                raise _unauthorized(
+                    "the Authorization header has no API key after 'Bearer'; send "
+                    "'Authorization: Bearer <api key>'"
+                )
+            raise _unauthorized(
+                f"the Authorization header must read 'Bearer <api key>', not a {scheme!r} "
+                "credential"
+            )
+        raise _unauthorized(
+            "missing API key: send the header 'Authorization: Bearer <api key>' (an admin "
+            "creates keys with `copilot keys create`)"
+        )
+    principal = authenticate(session, credentials.credentials)
+    if principal is None:
+        raise _unauthorized(
+            "invalid or revoked API key; ask an admin for a key (`copilot keys create`)"
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,98 @@
+"""``/v1/conversations``: store scored conversations, list them, read one with coaching."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from server import service
+from server.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
+from server.routes import error_responses
+from server.schemas import (
+    ConversationBatch,
+    ConversationDetailPublic,
+    ConversationPage,
+    ConversationsCreate,
+    ConversationSort,
+    ConversationsStored,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["conversations"])
+
+
+@router.post(
+    "/conversations",
+    response_model=ConversationsStored,
+    responses=error_responses(400, 401, 403, 413, 422),
+)
+def store(
+    body: Annotated[ConversationsCreate, Body()],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Score and store one conversation, or ``{"conversations": [...]}``.
+
+    Idempotent on ``conversation_id``: posting it again replaces what was stored (``status``
+    says ``updated``). Every conversation must be in the key's scope.
+    """
+    conversations = body.conversations if isinstance(body, ConversationBatch) else [body]
+    return service.store_conversations(runtime, session, principal, conversations, settings)
+
+
+@router.get(
+    "/conversations", response_model=ConversationPage, responses=error_responses(401, 403, 422)
+)
+def list_conversations(
+    session: SessionDep,
+    principal: PrincipalDep,
+    guide_id: str | None = None,
+    store_id: str | None = None,
+    min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    flag: Annotated[
+        str | None, Query(description="A flag rule (unanswered) or kind (compliance).")
+    ] = None,
+    since: Annotated[
+        str | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
+    ] = None,
+    until: Annotated[
+        str | None, Query(description="ISO date (that whole day) or datetime, exclusive.")
+    ] = None,
+    sort: ConversationSort = "-started_at",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """The stored conversations the key may see, filtered, sorted and paginated."""
+    total, items = service.list_conversations(
+        session,
+        principal,
+        guide_id=guide_id,
+        store_id=store_id,
+        min_score=min_score,
+        max_score=max_score,
+        flag=flag,
+        since=service.parse_time(since, "since"),
+        until=service.parse_time(until, "until"),
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationDetailPublic,
+    responses=error_responses(401, 403, 404),
+)
+def get_conversation(
+    conversation_id: str, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A stored conversation, its score report, and what the copilot would have suggested in
+    place of its weakest guide replies."""
+    return service.conversation_detail(runtime, session, principal, conversation_id)

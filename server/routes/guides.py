@@ -1,0 +1,67 @@
+"""``/v1/guides``: the guide leaderboard and each guide's scorecard."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from server import service
+from server.deps import PrincipalDep, SessionDep
+from server.routes import error_responses
+from server.schemas import GuidePage, ScorecardPublic
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["guides"])
+
+_Since = Annotated[
+    str | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
+]
+_Until = Annotated[str | None, Query(description="ISO date (that whole day) or datetime.")]
+
+
+@router.get("/guides", response_model=GuidePage, responses=error_responses(401, 403, 422))
+def leaderboard(
+    session: SessionDep,
+    principal: PrincipalDep,
+    store_id: str | None = None,
+    since: _Since = None,
+    until: _Until = None,
+) -> dict[str, Any]:
+    """Guides ranked by average overall score, with acceptance of their suggestions
+    (supervisors: their stores; admins: all; guides may not list guides)."""
+    return service.guides(
+        session,
+        principal,
+        store_id=store_id,
+        since=service.parse_time(since, "since"),
+        until=service.parse_time(until, "until"),
+    )
+
+
+@router.get(
+    "/guides/{guide_id}/scorecard",
+    response_model=ScorecardPublic,
+    responses=error_responses(401, 403, 404, 422),
+)
+def guide_scorecard(
+    guide_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    since: _Since = None,
+    until: _Until = None,
+    period: Literal["day", "week", "month"] = "week",
+) -> dict[str, Any]:
+    """A guide's scorecard: dimension averages, trend, best and worst conversations, feedback.
+
+    A guide key may read only its own.
+    """
+    return service.guide_scorecard(
+        session,
+        principal,
+        guide_id,
+        since=service.parse_time(since, "since"),
+        until=service.parse_time(until, "until"),
+        period=period,
+    )

@@ -1,0 +1,223 @@
+"""The live models of the server, and how a new bundle replaces them without dropping a request.
+
+A :class:`Runtime` is everything one bundle gives: the bundle, its :class:`~copilot.scoring.Scorer`
+and its :class:`~models.suggest.SuggestionEngine`. It is immutable; the :class:`RuntimeHolder`
+keeps a reference to the current one. A request takes that reference once (``RuntimeDep``) and
+uses it to the end, so a reload never changes the models under a request in flight::
+
+    reload:  build the new runtime completely (load, score-check, engine)   <- requests go on
+             apply pins, bans and feedback counts to it                      <- under the lock
+             replace the reference                                           <- one assignment
+             the old runtime is freed when its last request finishes
+
+What outlives a bundle is kept by the holder and applied to every new runtime: the supervisors'
+pins and bans (stored in the database, by script id) and guides' feedback counts per script.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from copilot.errors import BundleError
+from copilot.schema import Conversation, Message
+from copilot.scoring import Scorer, load_rubric
+from models.bundle import Bundle, load_bundle
+from models.suggest import SuggestionEngine, engine_for
+
+__all__ = ["Runtime", "RuntimeHolder", "build_runtime", "engine_counts"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One loaded bundle with its scorer and suggestion engine (never changed once built).
+
+    Attributes:
+        bundle: the loaded model bundle.
+        scorer: scores conversations with the bundle and the rubric.
+        engine: suggests replies from the bundle's scripts.
+        bundle_dir: where the bundle was loaded from.
+        loaded_at: when it was loaded (UTC).
+        bundle_pins, bundle_bans: pins and bans saved in the bundle itself; stored states
+            (the API's) are applied on top of them.
+    """
+
+    bundle: Bundle
+    scorer: Scorer
+    engine: SuggestionEngine
+    bundle_dir: Path
+    bundle_pins: frozenset[int] = frozenset()
+    bundle_bans: frozenset[int] = frozenset()
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def name(self) -> str:
+        """The bundle's ``<name>@<hash>``, as responses and reports record it."""
+        return self.bundle.name
+
+    def describe(self) -> dict[str, Any]:
+        """``{"bundle", "bundle_dir", "loaded_at", "scripts"}`` for admin responses and logs."""
+        return {
+            "bundle": self.name,
+            "bundle_dir": str(self.bundle_dir),
+            "loaded_at": self.loaded_at.isoformat(),
+            "scripts": len(self.engine.library.scripts),
+        }
+
+
+def build_runtime(bundle_dir: str | Path, rubric: str | Path | None = None) -> Runtime:
+    """Load a bundle and build its scorer and suggestion engine.
+
+    Args:
+        bundle_dir: the bundle directory (from ``copilot train``).
+        rubric: a rubric YAML file; the default rubric when ``None``.
+
+    Returns:
+        A ready :class:`Runtime`.
+
+    Raises:
+        BundleError: no usable bundle in ``bundle_dir``, one without scripts, or one that
+            fails to score and suggest on a test conversation.
+        ConfigError: the rubric file is invalid.
+    """
+    path = Path(bundle_dir)
+    bundle = load_bundle(path)
+    scorer = Scorer(bundle, load_rubric(rubric, bundle.taxonomy) if rubric is not None else None)
+    engine = engine_for(bundle)
+    _warm_up(path, scorer, engine)
+    return Runtime(
+        bundle=bundle,
+        scorer=scorer,
+        engine=engine,
+        bundle_dir=path,
+        bundle_pins=frozenset(engine.library.pinned),
+        bundle_bans=frozenset(engine.library.banned),
+    )
+
+
+_PROBE = Conversation(
+    conversation_id="warm-up",
+    messages=[
+        Message(role="customer", text="在吗？这件有M码吗，能便宜点吗"),
+        Message(role="guide", text="亲，在的～M码有货哦"),
+        Message(role="customer", text="好的，什么时候发货"),
+    ],
+)
+
+
+def _warm_up(path: Path, scorer: Scorer, engine: SuggestionEngine) -> None:
+    """Score and suggest once, so the first request is not the one that loads jieba and
+    faiss, and a bundle that loads but cannot serve is refused before it is swapped in."""
+    try:
+        scorer.score(_PROBE)
+        engine.suggest(_PROBE.model_copy(update={"messages": _PROBE.messages[:1]}), k=1)
+    except Exception as exc:  # any failure here means the bundle cannot serve
+        raise BundleError(
+            f"the bundle at {str(path)!r} loads but fails on a test conversation: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def engine_counts(acceptance: Mapping[int, Mapping[str, Any]]) -> dict[int, tuple[int, int]]:
+    """``{script_id: (judged, accepted)}`` for the engine from the repository's acceptance rows.
+
+    An edited suggestion counts as accepted (the guide started from it); a served suggestion
+    without feedback is not judged at all.
+    """
+    out = {}
+    for sid, row in acceptance.items():
+        accepted = int(row.get("accepted") or 0) + int(row.get("edited") or 0)
+        judged = accepted + int(row.get("rejected") or 0)
+        if judged:
+            out[int(sid)] = (judged, accepted)
+    return out
+
+
+class RuntimeHolder:
+    """Holds the current :class:`Runtime`; swaps it atomically and keeps pins, bans and feedback.
+
+    Args:
+        runtime: the first runtime.
+        rubric: the rubric file every reload uses (the one the server was started with).
+
+    Example:
+        >>> holder = RuntimeHolder(build_runtime("models/default"))
+        >>> runtime = holder.current          # take it once per request
+        >>> old, new = holder.reload("models/v2")
+    """
+
+    def __init__(self, runtime: Runtime, rubric: str | Path | None = None) -> None:
+        self._current = runtime
+        self._rubric = rubric
+        self._states: dict[int, str] = {}
+        self._counts: dict[int, tuple[int, int]] = {}
+        self._lock = threading.Lock()  # guards _current, _states and _counts together
+        self._reload_lock = threading.Lock()  # one reload at a time
+
+    @property
+    def current(self) -> Runtime:
+        """The runtime to use for one request (read it once and keep it)."""
+        return self._current
+
+    @property
+    def script_states(self) -> dict[int, str]:
+        """Script id -> ``"pinned"`` or ``"banned"``, as last applied."""
+        return dict(self._states)
+
+    def reload(self, bundle_dir: str | Path | None = None) -> tuple[Runtime, Runtime]:
+        """Load a bundle and make it current; requests in flight finish on the old one.
+
+        Args:
+            bundle_dir: the new bundle; the current runtime's directory when ``None`` (to pick
+                up a bundle retrained in place).
+
+        Returns:
+            ``(old, new)`` runtimes.
+
+        Raises:
+            BundleError, ConfigError: the new bundle cannot be used; the current one stays.
+        """
+        with self._reload_lock:
+            path = Path(bundle_dir) if bundle_dir is not None else self._current.bundle_dir
+            new = build_runtime(path, self._rubric)  # slow part, outside the swap lock
+            with self._lock:
+                self._apply(new)
+                old, self._current = self._current, new
+        logger.info("bundle reloaded", extra={"old": old.name, "new": new.name})
+        return old, new
+
+    def set_script_states(self, states: Mapping[int, str]) -> None:
+        """Apply every stored pin and ban (``{script_id: "pinned" | "banned"}``) to the live engine."""
+        with self._lock:
+            self._states = dict(states)
+            self._apply(self._current)
+
+    def set_acceptance(self, counts: Mapping[int, tuple[int, int]]) -> None:
+        """Apply feedback counts per script (``{script_id: (judged, accepted)}``) to the ranking."""
+        with self._lock:
+            self._counts = dict(counts)
+            self._current.engine.set_acceptance(self._counts)
+
+    def add_judgement(self, script_id: int, *, accepted: bool) -> None:
+        """Count one new feedback on a script (cheaper than reloading every count)."""
+        with self._lock:
+            judged, yes = self._counts.get(script_id, (0, 0))
+            self._counts = {**self._counts, script_id: (judged + 1, yes + int(accepted))}
+            self._current.engine.set_acceptance(self._counts)
+
+    def _apply(self, runtime: Runtime) -> None:
+        library = runtime.engine.library
+        n = len(library.scripts)
+        pinned = {s for s, v in self._states.items() if v == "pinned" and 0 <= s < n}
+        banned = {s for s, v in self._states.items() if v == "banned" and 0 <= s < n}
+        # New sets, assigned whole: a request iterating the old set is never disturbed.
+        library.pinned = (set(runtime.bundle_pins) - banned) | pinned
+        library.banned = (set(runtime.bundle_bans) - pinned) | banned
+        runtime.engine.set_acceptance(self._counts)

@@ -1,0 +1,388 @@
+"""Request and response models of the HTTP API (``XCreate`` in, ``XPublic`` out).
+
+Conversations in requests are the core :class:`copilot.schema.Conversation` itself, so the API,
+the CLI and the files share one definition (and its messages). Request models refuse unknown
+fields; response models list what the API promises, so ``/docs`` shows both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
+
+from copilot.schema import MAX_MESSAGE_CHARS, Conversation
+from copilot.scoring.scorecard import Scorecard
+
+__all__ = [
+    "BATCH_TAG",
+    "SINGLE_TAG",
+    "AcceptancePublic",
+    "ClassifyCreate",
+    "ClassifyPublic",
+    "CoachingPublic",
+    "ConversationBatch",
+    "ConversationDetailPublic",
+    "ConversationPage",
+    "ConversationSort",
+    "ConversationSummary",
+    "ConversationsCreate",
+    "ConversationsStored",
+    "ErrorPublic",
+    "FeedbackCreate",
+    "FeedbackPublic",
+    "GuidePage",
+    "GuidePublic",
+    "HealthPublic",
+    "MePublic",
+    "Outcome",
+    "ReadyPublic",
+    "ReloadCreate",
+    "ReloadPublic",
+    "ScorecardPublic",
+    "ScoreCreate",
+    "ScriptPage",
+    "ScriptPublic",
+    "ScriptSort",
+    "ScriptState",
+    "ScriptStateCreate",
+    "StoredItem",
+    "SuggestCreate",
+    "SuggestPublic",
+    "SuggestionPublic",
+    "UNION_TAGS",
+]
+
+Outcome = Literal["accepted", "edited", "rejected"]
+ScriptState = Literal["pinned", "banned"]
+ScriptSort = Literal["-lift", "-n", "-acceptance"]
+ConversationSort = Literal["overall", "-overall", "started_at", "-started_at"]
+SINGLE_TAG, BATCH_TAG = "single conversation", "conversation batch"
+UNION_TAGS = frozenset({SINGLE_TAG, BATCH_TAG})
+"""Tags of the one-or-many body of ``POST /v1/conversations``; error messages leave them out."""
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class _ErrorDetail(BaseModel):
+    status: int
+    message: str
+    request_id: str | None
+
+
+class ErrorPublic(BaseModel):
+    """Every error: ``{"error": {"status", "message", "request_id"}}``."""
+
+    error: _ErrorDetail
+
+
+# --------------------------------------------------------------------------- suggest
+
+
+class SuggestCreate(_Request):
+    """``POST /v1/suggest``: the conversation so far, and how many suggestions (default 3)."""
+
+    conversation: Conversation
+    k: int | None = Field(default=None, ge=1, le=20)
+
+
+class _Label(BaseModel):
+    label: str | None
+    confidence: float
+
+
+class _ActionProbability(BaseModel):
+    label: str
+    probability: float
+
+
+class _Source(BaseModel):
+    conversation_id: str | None = None
+    message_index: int | None = None
+
+
+class SuggestionPublic(BaseModel):
+    """One suggestion; ``id`` is its served id (send it back with feedback)."""
+
+    id: str
+    script_id: int
+    text: str
+    action: str
+    score: float
+    lift: float
+    n: int
+    source: _Source
+    reason: str
+
+
+class SuggestPublic(BaseModel):
+    """The suggestion object (``copilot suggest --json`` prints the same, without served ids)."""
+
+    intent: _Label
+    actions: list[_ActionProbability]
+    suggestions: list[SuggestionPublic]
+    flags: list[dict[str, Any]]
+    bundle: str
+
+
+# --------------------------------------------------------------------------- classify, score
+
+_Text = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS)]
+
+
+class ClassifyCreate(_Request):
+    """``POST /v1/classify``: customer messages (1 to 1000)."""
+
+    texts: list[_Text] = Field(min_length=1, max_length=1000)
+
+
+class ClassifyPublic(BaseModel):
+    """Intent and next-best actions per text, and the bundle that made them."""
+
+    results: list[dict[str, Any]]
+    bundle: str
+
+
+class ScoreCreate(_Request):
+    """``POST /v1/score``: one conversation to score (not stored)."""
+
+    conversation: Conversation
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+class ConversationBatch(_Request):
+    """Several conversations in one request: ``{"conversations": [...]}``."""
+
+    conversations: list[Conversation] = Field(min_length=1)
+
+
+def _one_or_many(value: Any) -> str:
+    if isinstance(value, dict) and "conversations" in value:
+        return BATCH_TAG
+    return SINGLE_TAG
+
+
+ConversationsCreate = Annotated[
+    Annotated[Conversation, Tag(SINGLE_TAG)] | Annotated[ConversationBatch, Tag(BATCH_TAG)],
+    Discriminator(_one_or_many),
+]
+"""``POST /v1/conversations``: one conversation object, or ``{"conversations": [...]}``."""
+
+
+class StoredItem(BaseModel):
+    """What became of one posted conversation."""
+
+    conversation_id: str
+    overall: float | None
+    status: Literal["created", "updated"]
+
+
+class ConversationsStored(BaseModel):
+    """``POST /v1/conversations`` result: counts and one item per conversation, in order."""
+
+    stored: int
+    created: int
+    updated: int
+    items: list[StoredItem]
+
+
+class ConversationSummary(BaseModel):
+    """One row of the conversation list."""
+
+    conversation_id: str
+    guide_id: str | None = None
+    store_id: str | None = None
+    started_at: datetime | None = None
+    overall: float | None = None
+    n_messages: int
+    converted: bool | None = None
+    flags: list[str] = Field(default_factory=list)
+    win_probability: float | None = None
+
+
+class ConversationPage(BaseModel):
+    """A page of the conversation list and the total that matched."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[ConversationSummary]
+
+
+class _CoachingSuggestion(BaseModel):
+    text: str
+    action: str
+    script_id: int
+    lift: float
+    n: int
+    reason: str
+
+
+class CoachingPublic(BaseModel):
+    """A weak guide reply and what the copilot would have suggested in its place."""
+
+    message_index: int
+    reason: str
+    points: float
+    suggestion: _CoachingSuggestion | None
+
+
+class ConversationDetailPublic(BaseModel):
+    """``GET /v1/conversations/{id}``: the conversation, its score report and coaching."""
+
+    conversation: dict[str, Any]
+    report: dict[str, Any]
+    coaching: list[CoachingPublic]
+
+
+# --------------------------------------------------------------------------- guides
+
+
+class AcceptancePublic(BaseModel):
+    """Feedback on served suggestions; edited counts as accepted in the rate."""
+
+    shown: int = 0
+    accepted: int = 0
+    edited: int = 0
+    rejected: int = 0
+    acceptance_rate: float | None = None
+
+
+class GuidePublic(BaseModel):
+    """One row of the guide leaderboard."""
+
+    rank: int
+    guide_id: str
+    stores: list[str]
+    n: int
+    overall: float | None
+    dimensions: dict[str, float | None]
+    conversion_rate: float | None
+    flags: int
+    acceptance_rate: float | None
+
+
+class GuidePage(BaseModel):
+    """The guide leaderboard, best first."""
+
+    items: list[GuidePublic]
+
+
+class ScorecardPublic(Scorecard):
+    """A guide's scorecard (dimension averages, trend, best and worst) with feedback counts."""
+
+    acceptance: AcceptancePublic
+
+
+# --------------------------------------------------------------------------- feedback, scripts
+
+
+class FeedbackCreate(_Request):
+    """``POST /v1/feedback``: what the guide did with a served suggestion."""
+
+    suggestion_id: str = Field(min_length=1, max_length=64)
+    outcome: Outcome
+    final_text: _Text | None = None
+
+    @model_validator(mode="after")
+    def _edited_has_text(self) -> FeedbackCreate:
+        if self.outcome == "edited" and not (self.final_text or "").strip():
+            raise ValueError("outcome 'edited' needs final_text: the reply the guide sent")
+        return self
+
+
+class FeedbackPublic(BaseModel):
+    """The feedback recorded."""
+
+    suggestion_id: str
+    outcome: Outcome
+
+
+class ScriptPublic(BaseModel):
+    """A script of the live bundle with its evidence, state and guides' feedback."""
+
+    script_id: int
+    text: str
+    action: str
+    intent: str
+    lift: float
+    n: int
+    rate: float
+    state: ScriptState | None
+    shown: int
+    accepted: int
+    acceptance_rate: float | None
+
+
+class ScriptPage(BaseModel):
+    """A page of scripts and the total that matched."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[ScriptPublic]
+
+
+class ScriptStateCreate(_Request):
+    """``POST /v1/scripts``: pin or ban a script."""
+
+    script_id: int = Field(ge=0)
+    state: ScriptState
+
+
+# --------------------------------------------------------------------------- admin, me, health
+
+
+class ReloadCreate(_Request):
+    """``POST /v1/admin/reload``: the bundle to load (default: the current one's directory)."""
+
+    bundle_dir: str | None = Field(default=None, min_length=1)
+
+
+class ReloadPublic(BaseModel):
+    """The bundle now served, and the one it replaced."""
+
+    bundle: str
+    bundle_dir: str
+    loaded_at: datetime
+    scripts: int
+    previous: str
+
+
+class MePublic(BaseModel):
+    """Who the API key speaks for."""
+
+    role: str
+    guide_id: str | None
+    stores: list[str]
+    key_id: int
+
+
+class HealthPublic(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"]
+
+
+class ReadyPublic(BaseModel):
+    """Readiness: the bundle served and whether the database answers."""
+
+    status: Literal["ready", "not ready"]
+    bundle: str | None
+    database: str

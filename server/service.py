@@ -1,0 +1,553 @@
+"""What each endpoint does, between parsing (the routes) and the core and storage it calls.
+
+One function per action. Each takes the request's :class:`~server.runtime.Runtime` (or the
+holder, to change pins, bans and feedback), an open database session, the caller's
+:class:`~server.auth.Principal` and the parsed request; it checks scope and limits, calls the
+core (:mod:`copilot.scoring`, :mod:`models.suggest`) and the repository
+(:mod:`server.db.repository`), commits what it wrote, and returns the response object. It raises
+only :class:`~copilot.errors.CopilotError` subclasses, which the app maps to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
+from copilot.schema import CHINA_TZ, Conversation
+from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
+from server.auth import Principal
+from server.db import repository as repo
+from server.db.models import ConversationRow
+from server.metrics import Metrics
+from server.runtime import Runtime, RuntimeHolder, engine_counts
+from server.settings import Settings
+
+__all__ = [
+    "TimeBound",
+    "check_messages",
+    "classify",
+    "conversation_detail",
+    "guide_scorecard",
+    "guides",
+    "list_conversations",
+    "list_scripts",
+    "load_feedback_and_states",
+    "parse_time",
+    "readiness",
+    "record_feedback",
+    "reload",
+    "score",
+    "set_script_state",
+    "store_conversations",
+    "suggest",
+]
+
+TimeBound = date | datetime
+
+_EVERYONE = Principal(key_id=0, role="admin")
+"""Used only to tell "exists outside your scope" (403) from "does not exist" (404)."""
+
+# Pins, bans and feedback counts: read-after-write of the stored state and the apply to the
+# engine happen under one lock, so two concurrent changes cannot apply a stale read last.
+_STATE_LOCK = threading.Lock()
+_FEEDBACK_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def parse_time(value: str | None, name: str) -> TimeBound | None:
+    """A ``since``/``until`` query value: an ISO date (a China-time day) or datetime.
+
+    Raises:
+        InputError: neither (the message shows both forms).
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{name}: {value!r} is not an ISO date or datetime; use e.g. 2026-03-01 (a whole "
+            "day, China time) or 2026-03-01T10:00:00+08:00"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
+
+
+def check_messages(conversations: Sequence[Conversation], settings: Settings) -> None:
+    """Refuse a conversation with more messages than ``settings.max_messages``.
+
+    Raises:
+        InputError: the first conversation over the limit, with the limit and how to raise it.
+    """
+    for conversation in conversations:
+        n = len(conversation.messages)
+        if n > settings.max_messages:
+            raise InputError(
+                f"conversation {conversation.conversation_id!r} has {n:,} messages; the limit "
+                f"is {settings.max_messages:,} per conversation (set COPILOT_MAX_MESSAGES to "
+                "change it, or send the latest messages only)"
+            )
+
+
+def _check_ids(**values: str | None) -> None:
+    """Refuse NUL in ids from the path or query (PostgreSQL cannot even compare them)."""
+    for name, value in values.items():
+        if value is not None and "\x00" in value:
+            raise InputError(f"{name} contains a NUL character (\\x00); remove it")
+
+
+def _attributed(conversation: Conversation, principal: Principal) -> Conversation:
+    """A guide's conversation without a guide id is the guide's own."""
+    if principal.role == "guide" and conversation.guide_id is None:
+        return conversation.model_copy(update={"guide_id": principal.guide_id})
+    return conversation
+
+
+def _what(conversation: Conversation) -> str:
+    return f"conversation {conversation.conversation_id!r}"
+
+
+# --------------------------------------------------------------------------- models
+
+
+def suggest(
+    runtime: Runtime,
+    session: Session,
+    principal: Principal,
+    conversation: Conversation,
+    k: int,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Suggestions for the next guide reply, each recorded as served under an ``sg_`` id.
+
+    A guide may ask only for its own conversations (one without ``guide_id`` is taken as its
+    own); a supervisor for its stores' (or a conversation without a store); an admin for any.
+
+    Raises:
+        ForbiddenError: the conversation is outside the caller's scope.
+        InputError: too many messages.
+    """
+    check_messages([conversation], settings)
+    conversation = _attributed(conversation, principal)
+    if principal.role == "guide" or conversation.store_id is not None:
+        principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
+    result = runtime.engine.suggest(conversation, k=k)
+    suggestions = [{**s, "script_id": s["id"]} for s in result["suggestions"]]
+    served = repo.record_suggestions(
+        session,
+        conversation_id=conversation.conversation_id,
+        guide_id=conversation.guide_id,
+        store_id=conversation.store_id,
+        message_index=len(conversation.messages),
+        suggestions=suggestions,
+    )
+    session.commit()
+    result["suggestions"] = [
+        {**s, "id": served_id} for s, served_id in zip(suggestions, served, strict=True)
+    ]
+    return result
+
+
+def classify(runtime: Runtime, texts: Sequence[str]) -> dict[str, Any]:
+    """Intent and next-best actions of bare customer messages."""
+    return {"results": runtime.bundle.classify(list(texts)), "bundle": runtime.name}
+
+
+def score(runtime: Runtime, conversation: Conversation, settings: Settings) -> dict[str, Any]:
+    """The score report of one conversation (not stored)."""
+    check_messages([conversation], settings)
+    return runtime.scorer.score(conversation)
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+def store_conversations(
+    runtime: Runtime,
+    session: Session,
+    principal: Principal,
+    conversations: Sequence[Conversation],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Score and store conversations; re-posting an id replaces what was stored under it.
+
+    Every conversation must be in the caller's scope, and so must the stored one it replaces.
+
+    Raises:
+        InputError: too many conversations or messages, or one id twice in the request.
+        ForbiddenError: a conversation (new or stored) outside the caller's scope.
+    """
+    if len(conversations) > settings.max_conversations:
+        raise InputError(
+            f"{len(conversations):,} conversations in one request; the limit is "
+            f"{settings.max_conversations:,} (send them in several requests, or set "
+            "COPILOT_MAX_CONVERSATIONS)"
+        )
+    check_messages(conversations, settings)
+    seen: set[str] = set()
+    for conversation in conversations:
+        if conversation.conversation_id in seen:
+            raise InputError(
+                f"conversation_id {conversation.conversation_id!r} occurs twice in the request; "
+                "send each conversation once"
+            )
+        seen.add(conversation.conversation_id)
+    items = [_attributed(c, principal) for c in conversations]
+    for conversation in items:
+        principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
+    if principal.role != "admin":
+        for cid, (guide_id, store_id) in _stored_owners(session, list(seen)).items():
+            principal.check_scope(guide_id, store_id, f"the stored conversation {cid!r}")
+    reports = runtime.scorer.score_many(items)
+    statuses = repo.upsert_conversations(session, list(zip(items, reports, strict=True)))
+    session.commit()
+    created = sum(s == "created" for s in statuses)
+    return {
+        "stored": len(statuses),
+        "created": created,
+        "updated": len(statuses) - created,
+        "items": [
+            {"conversation_id": c.conversation_id, "overall": r.get("overall"), "status": s}
+            for c, r, s in zip(items, reports, statuses, strict=True)
+        ],
+    }
+
+
+def _stored_owners(session: Session, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    # The guide and store of already stored conversations, without loading their messages.
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(
+            ConversationRow.conversation_id, ConversationRow.guide_id, ConversationRow.store_id
+        ).where(ConversationRow.conversation_id.in_(ids[start : start + 500]))
+        out.update((cid, (guide, store)) for cid, guide, store in session.execute(stmt))
+    return out
+
+
+def list_conversations(
+    session: Session, principal: Principal, **filters: Any
+) -> tuple[int, list[dict[str, Any]]]:
+    """A page of the conversations the caller may see (filters of the repository's function).
+
+    Raises:
+        ForbiddenError: a guide or store filter outside the caller's scope (rather than an
+            empty page that would hide the mistake).
+    """
+    guide_id, store_id = filters.get("guide_id"), filters.get("store_id")
+    _check_ids(guide_id=guide_id, store_id=store_id, flag=filters.get("flag"))
+    if principal.role == "guide" and guide_id not in (None, principal.guide_id):
+        raise ForbiddenError(
+            f"this API key may only see guide {principal.guide_id!r}, not guide {guide_id!r}"
+        )
+    if principal.role == "supervisor" and store_id is not None and store_id not in principal.stores:
+        raise ForbiddenError(
+            f"this API key covers stores {', '.join(sorted(principal.stores))} only, "
+            f"not store {store_id!r}"
+        )
+    return repo.list_conversations(session, principal, **filters)
+
+
+def conversation_detail(
+    runtime: Runtime, session: Session, principal: Principal, conversation_id: str
+) -> dict[str, Any]:
+    """A stored conversation, its score report and coaching on its weakest guide replies.
+
+    Raises:
+        NotFoundError: nothing stored under that id.
+        ForbiddenError: it is outside the caller's scope.
+    """
+    _check_ids(conversation_id=conversation_id)
+    found = repo.get_conversation(session, conversation_id)
+    if found is None:
+        raise NotFoundError(
+            f"no conversation {conversation_id!r} is stored; POST it to /v1/conversations first"
+        )
+    conversation, report = found
+    principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
+    return {
+        "conversation": conversation.model_dump(mode="json", exclude_none=True),
+        "report": report,
+        "coaching": runtime.engine.coaching(conversation, report),
+    }
+
+
+# --------------------------------------------------------------------------- guides
+
+
+def _first(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]] | None:
+    """``items`` again, or ``None`` when it is empty."""
+    head = next(items, None)
+    return None if head is None else itertools.chain([head], items)
+
+
+def guides(
+    session: Session,
+    principal: Principal,
+    *,
+    store_id: str | None = None,
+    since: TimeBound | None = None,
+    until: TimeBound | None = None,
+) -> dict[str, Any]:
+    """The guide leaderboard over the stores the caller sees, with acceptance rates.
+
+    Raises:
+        ForbiddenError: a guide key, or a store outside a supervisor's.
+    """
+    principal.require(("supervisor", "admin"))
+    _check_ids(store_id=store_id)
+    if principal.role == "supervisor" and store_id is not None and store_id not in principal.stores:
+        raise ForbiddenError(
+            f"this API key covers stores {', '.join(sorted(principal.stores))} only, "
+            f"not store {store_id!r}"
+        )
+    reports = _first(
+        repo.iter_reports(session, principal, store_id=store_id, since=since, until=until)
+    )
+    if reports is None:
+        return {"items": []}
+    cards = {card.id: card for card in build_scorecards(reports, by="guide")}
+    acceptance = repo.acceptance_by_guide(
+        session, principal, store_id=store_id, since=since, until=until
+    )
+    return {
+        "items": [
+            {
+                "rank": row.rank,
+                "guide_id": row.id,
+                "stores": cards[row.id].related,
+                "n": row.n,
+                "overall": row.overall,
+                "dimensions": row.dimensions,
+                "conversion_rate": row.conversion_rate,
+                "flags": row.flags,
+                "acceptance_rate": acceptance.get(row.id, {}).get("acceptance_rate"),
+            }
+            for row in leaderboard(cards.values())
+        ]
+    }
+
+
+def guide_scorecard(
+    session: Session,
+    principal: Principal,
+    guide_id: str,
+    *,
+    since: TimeBound | None = None,
+    until: TimeBound | None = None,
+    period: str = "week",
+) -> dict[str, Any]:
+    """One guide's scorecard (over the caller's scope) and feedback counts.
+
+    Raises:
+        ForbiddenError: a guide asking for another guide, or a supervisor for a guide with no
+            conversation in its stores (who has some elsewhere).
+        NotFoundError: the guide has no stored conversation (in the window).
+        InputError: an unknown period or an empty window.
+    """
+    _check_ids(guide_id=guide_id)
+    if principal.role == "guide" and guide_id != principal.guide_id:
+        raise ForbiddenError(
+            f"this API key may only see guide {principal.guide_id!r}, not guide {guide_id!r}"
+        )
+    reports = _first(
+        repo.iter_reports(session, principal, guide_id=guide_id, since=since, until=until)
+    )
+    if reports is None:
+        total, _ = repo.list_conversations(session, _EVERYONE, guide_id=guide_id, limit=0)
+        visible, _ = repo.list_conversations(session, principal, guide_id=guide_id, limit=0)
+        if total and not visible:
+            raise ForbiddenError(
+                f"guide {guide_id!r} has no conversations in the stores this API key covers "
+                f"({', '.join(sorted(principal.stores)) or 'none'})"
+            )
+        window = " in that period" if since is not None or until is not None else ""
+        raise NotFoundError(f"guide {guide_id!r} has no stored conversations{window}")
+    card = scorecard(reports, guide_id=guide_id, since=since, until=until, period=period)
+    acceptance = repo.acceptance_by_guide(
+        session, principal, guide_id=guide_id, since=since, until=until
+    )
+    return {**card.to_dict(), "acceptance": acceptance.get(guide_id, {})}
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+def record_feedback(
+    holder: RuntimeHolder,
+    session: Session,
+    principal: Principal,
+    suggestion_id: str,
+    outcome: str,
+    final_text: str | None,
+) -> dict[str, Any]:
+    """Record feedback on a served suggestion and feed it into the script ranking.
+
+    The engine's counts move by this one judgement; when it replaces an earlier one (whose
+    outcome is not known here) they are reloaded from storage instead.
+
+    Raises:
+        NotFoundError: no suggestion served under that id.
+        ForbiddenError: it was served outside the caller's scope.
+    """
+    with _FEEDBACK_LOCK:
+        recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
+        session.commit()
+        script_id = recorded.get("script_id")
+        if recorded.get("replaced"):
+            holder.set_acceptance(engine_counts(repo.acceptance_by_script(session)))
+        elif script_id is not None:
+            holder.add_judgement(int(script_id), accepted=outcome in ("accepted", "edited"))
+    return {"suggestion_id": suggestion_id, "outcome": outcome}
+
+
+def load_feedback_and_states(holder: RuntimeHolder, session: Session) -> None:
+    """Apply every stored pin, ban and feedback count to the holder (at start-up)."""
+    with _STATE_LOCK, _FEEDBACK_LOCK:
+        holder.set_script_states(repo.script_states(session))
+        holder.set_acceptance(engine_counts(repo.acceptance_by_script(session)))
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+def _script_item(runtime: Runtime, script_id: int, stats: Mapping[str, Any]) -> dict[str, Any]:
+    library = runtime.engine.library
+    s = library.scripts[script_id]
+    pinned, banned = library.pinned, library.banned
+    return {
+        "script_id": s.id,
+        "text": s.text,
+        "action": s.action,
+        "intent": s.intent,
+        "lift": s.lift,
+        "n": s.uses,
+        "rate": s.rate,
+        "state": "pinned" if s.id in pinned else "banned" if s.id in banned else None,
+        "shown": int(stats.get("shown", 0)),
+        "accepted": int(stats.get("accepted", 0)) + int(stats.get("edited", 0)),
+        "acceptance_rate": stats.get("acceptance_rate"),
+    }
+
+
+def list_scripts(
+    runtime: Runtime,
+    session: Session,
+    *,
+    action: str | None = None,
+    intent: str | None = None,
+    q: str | None = None,
+    state: str | None = None,
+    sort: str = "-lift",
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """A page of the live bundle's scripts, filtered and sorted, with state and feedback.
+
+    ``accepted`` counts accepted and edited suggestions, as the rate does.
+    """
+    acceptance = repo.acceptance_by_script(session)
+    items = [
+        _script_item(runtime, s.id, acceptance.get(s.id, {}))
+        for s in runtime.engine.library.scripts
+    ]
+    if action is not None:
+        items = [i for i in items if i["action"] == action]
+    if intent is not None:
+        items = [i for i in items if i["intent"] == intent]
+    if q:
+        needle = q.casefold()
+        items = [i for i in items if needle in i["text"].casefold()]
+    if state is not None:
+        items = [i for i in items if i["state"] == state]
+    key = {"-lift": "lift", "-n": "n", "-acceptance": "acceptance_rate"}[sort]
+    items.sort(key=lambda i: (i[key] is None, -(i[key] or 0.0), i["script_id"]))
+    return {"total": len(items), "limit": limit, "offset": offset, "items": items[offset:][:limit]}
+
+
+def set_script_state(
+    holder: RuntimeHolder,
+    session: Session,
+    principal: Principal,
+    script_id: int,
+    state: str | None,
+) -> dict[str, Any]:
+    """Pin, ban or clear a script: stored, then applied to the live engine at once.
+
+    Raises:
+        ForbiddenError: a guide key.
+        NotFoundError: no such script in the live bundle.
+    """
+    principal.require(("supervisor", "admin"))
+    runtime = holder.current
+    n = len(runtime.engine.library.scripts)
+    if not 0 <= script_id < n:
+        raise NotFoundError(
+            f"no script {script_id} in the bundle {runtime.name}; its scripts are 0..{n - 1} "
+            "(GET /v1/scripts lists them)"
+        )
+    with _STATE_LOCK:
+        repo.set_script_state(session, script_id, state, by=f"key {principal.key_id}")
+        session.commit()
+        holder.set_script_states(repo.script_states(session))
+    stats = repo.acceptance_by_script(session).get(script_id, {})
+    return _script_item(holder.current, script_id, stats)
+
+
+# --------------------------------------------------------------------------- admin, health
+
+
+def reload(
+    holder: RuntimeHolder,
+    session: Session,
+    principal: Principal,
+    metrics: Metrics,
+    bundle_dir: str | None,
+) -> dict[str, Any]:
+    """Load a bundle and make it current (admins); the old one keeps serving if it fails.
+
+    Pins, bans and feedback counts are read again from storage afterwards, so a reload also
+    picks up what another process changed.
+
+    Raises:
+        ForbiddenError: not an admin key.
+        InputError: the bundle cannot be loaded (the message says why and what still serves).
+    """
+    principal.require("admin")
+    try:
+        old, new = holder.reload(bundle_dir)
+    except (BundleError, ConfigError) as exc:
+        metrics.reloads.labels(result="error").inc()
+        raise InputError(f"{exc}; still serving {holder.current.name}") from exc
+    load_feedback_and_states(holder, session)
+    metrics.reloads.labels(result="ok").inc()
+    metrics.set_bundle(new.name)
+    return {**new.describe(), "previous": old.name}
+
+
+def readiness(state: Any) -> dict[str, Any]:
+    """``{"status": "ready" | "not ready", "bundle", "database"}`` from the app's state."""
+    holder: RuntimeHolder | None = getattr(state, "holder", None)
+    bundle = holder.current.name if holder is not None else None
+    factory = getattr(state, "session_factory", None)
+    database = "not connected"
+    if factory is not None:
+        try:
+            with factory() as session:
+                session.execute(text("SELECT 1"))
+            database = "ok"
+        except SQLAlchemyError as exc:
+            database = f"unavailable: {type(exc).__name__}"
+    ready = bundle is not None and database == "ok"
+    return {"status": "ready" if ready else "not ready", "bundle": bundle, "database": database}

@@ -1,0 +1,77 @@
+"""Server settings: one object, read from ``COPILOT_*`` environment variables.
+
+=========================  ==============================  ===========================================
+variable                   default                         meaning
+=========================  ==============================  ===========================================
+``COPILOT_BUNDLE_DIR``     ``models/default``              model bundle loaded at start-up
+``COPILOT_RUBRIC``         (the default rubric)            rubric YAML for scoring
+``COPILOT_DATA_DIR``       ``data``                        where the default SQLite database lives
+``COPILOT_DATABASE_URL``   ``sqlite:///<data_dir>/         SQLAlchemy URL (SQLite or PostgreSQL)
+                           copilot.db``
+``COPILOT_HOST``           ``127.0.0.1``                   address ``copilot serve`` binds
+``COPILOT_PORT``           ``8000``                        port ``copilot serve`` binds
+``COPILOT_MAX_BODY_BYTES`` ``2000000``                     largest request body (413 above)
+``COPILOT_MAX_MESSAGES``   ``2000``                        most messages per conversation
+``COPILOT_MAX_CONVERSATIONS`` ``500``                      most conversations per POST
+``COPILOT_LOG_LEVEL``      ``INFO``                        log level of the JSON logs
+``COPILOT_SUGGEST_K``      ``3``                           suggestions when a request gives no ``k``
+=========================  ==============================  ===========================================
+
+Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
+through the cached :func:`get_settings` dependency (tests override it).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LogLevel", "Settings", "get_settings"]
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    """Everything the server can be configured with (see the module docstring for the table).
+
+    Example:
+        >>> Settings(bundle_dir="models/default", database_url="sqlite:///tmp/copilot.db")
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COPILOT_", extra="ignore", frozen=True)
+
+    bundle_dir: Path = Path("models/default")
+    rubric: Path | None = None
+    data_dir: Path = Path("data")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/copilot.db"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=2_000_000, ge=1_024)
+    max_messages: int = Field(default=2_000, ge=1)
+    max_conversations: int = Field(default=500, ge=1)
+    log_level: LogLevel = "INFO"
+    suggest_k: int = Field(default=3, ge=1, le=20)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            # frozen: set through object.__setattr__ once, while validating
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'copilot.db'}")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment (a FastAPI dependency)."""
+    return Settings()

@@ -1,0 +1,119 @@
+"""``copilot serve``: refuses bad settings with exit code 2, and serves the API with JSON logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from copilot.cli import app
+from server.db import create_api_key, make_engine, make_session_factory, migrate
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--bundle", "{tmp}/no-bundle"], "no model bundle"),
+        (["--database-url", "nosuchdb://x"], "database URL"),
+        (["--log-level", "LOUD"], "log_level"),
+    ],
+)
+def test_serve_refuses_bad_settings(
+    scoring_bundle_dir: Path, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    base = ["serve", "--bundle", str(scoring_bundle_dir), "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, [*base, *args])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_runs_the_api_with_json_request_logs(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    with make_session_factory(engine).begin() as session:
+        key, _ = create_api_key(session, "admin")
+    engine.dispose()
+    port = _free_port()
+    env = {**os.environ, "COPILOT_LOG_LEVEL": "info", "COPILOT_DATABASE_URL": url}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "copilot.cli",
+            "serve",
+            "--bundle",
+            str(scoring_bundle_dir),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "copilot serve did not become ready"
+            time.sleep(0.2)
+        me = httpx.get(
+            f"{base}/v1/me",
+            headers={"Authorization": f"Bearer {key}", "X-Request-ID": "serve-test-1"},
+        )
+        assert me.status_code == 200 and me.json()["role"] == "admin"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("request_id") == "serve-test-1"]
+    assert access and access[0]["route"] == "/v1/me" and access[0]["status"] == 200
+    assert access[0]["logger"] == "server.access" and "ms" in access[0]
+    assert any(line.get("message") == "serving" for line in lines)
+
+
+def test_settings_come_from_copilot_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.settings import Settings
+
+    for name in [n for n in os.environ if n.startswith("COPILOT_")]:
+        monkeypatch.delenv(name)
+    defaults = Settings()
+    assert defaults.database_url == "sqlite:///data/copilot.db"
+    assert (defaults.max_body_bytes, defaults.max_messages, defaults.suggest_k) == (
+        2_000_000,
+        2_000,
+        3,
+    )
+    monkeypatch.setenv("COPILOT_DATA_DIR", "/srv/copilot")
+    monkeypatch.setenv("COPILOT_MAX_MESSAGES", "50")
+    monkeypatch.setenv("COPILOT_LOG_LEVEL", "debug")
+    settings = Settings()
+    assert settings.database_url == "sqlite:////srv/copilot/copilot.db"
+    assert settings.max_messages == 50 and settings.log_level == "DEBUG"
+    assert Settings(max_messages=7).max_messages == 7, "arguments win over the environment"
+    monkeypatch.setenv("COPILOT_DATABASE_URL", "postgresql+psycopg://u@db/copilot")
+    assert Settings().database_url == "postgresql+psycopg://u@db/copilot"
