@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_N ?= 5000
 DEMO_SEED ?= 7
 
-.PHONY: install demo eval-heldout test lint bench clean
+.PHONY: install demo eval eval-heldout test lint browser bench clean
 
 install: $(STAMP)
 
@@ -20,18 +20,38 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import copilot, torch"
 	touch $(STAMP)
 
-# Generate the demo corpus, train the default bundle on it, and evaluate that bundle on
-# conversations of another seed and on hand-written messages the generator never produced.
+DEMO_DATA := data/demo-$(DEMO_N)-$(DEMO_SEED).jsonl
+TEST_SEED := $(shell echo $$(( $(DEMO_SEED) + 1 )))
+TEST_DATA := data/demo-test-1000-$(TEST_SEED).jsonl
+
+# The whole product, offline: generate the demo corpus, train the bundle, score and store the
+# conversations, create a supervisor key, and serve the API and dashboard on 127.0.0.1:8000
+# (each step is skipped when its output is current). It prints the URL and the key.
 demo: install
+	$(BIN)/copilot demo -n $(DEMO_N) --seed $(DEMO_SEED)
+
+$(DEMO_DATA): | $(STAMP)
 	mkdir -p data
-	$(BIN)/copilot generate -n $(DEMO_N) --seed $(DEMO_SEED) -o data/demo.jsonl
-	$(BIN)/copilot stats data/demo.jsonl
-	$(BIN)/copilot train data/demo.jsonl -o models/default --seed $(DEMO_SEED)
-	$(BIN)/copilot generate -n 1000 --seed $$(( $(DEMO_SEED) + 1 )) -o data/demo-test.jsonl
-	$(BIN)/copilot eval data/demo-test.jsonl --bundle models/default -o reports/demo \
+	$(BIN)/copilot generate -n $(DEMO_N) --seed $(DEMO_SEED) -o $@
+
+$(TEST_DATA): | $(STAMP)
+	mkdir -p data
+	$(BIN)/copilot generate -n 1000 --seed $(TEST_SEED) -o $@
+
+models/default/manifest.json: $(DEMO_DATA)
+	$(BIN)/copilot train $< -o models/default --seed $(DEMO_SEED)
+
+# Evaluate the demo bundle on conversations of another seed and on hand-written messages and
+# conversations the generator never produced; batch-score them and print the scorecards.
+eval: install models/default/manifest.json $(TEST_DATA)
+	$(BIN)/copilot stats $(DEMO_DATA)
+	$(BIN)/copilot eval $(TEST_DATA) --bundle models/default -o reports/demo \
 		--intent-csv eval/data/independent_intents.csv
 	$(BIN)/copilot classify --bundle models/default "在吗？这件有M码吗" "太贵了，别家便宜50" "等了三天还没发货"
 	$(BIN)/copilot suggest --bundle models/default eval/data/sample_conversation.json --k 3
+	$(BIN)/copilot score $(TEST_DATA) -o reports/demo/scores.jsonl --bundle models/default --workers 2
+	$(BIN)/copilot scorecard reports/demo/scores.jsonl
+	$(PY) -m eval.score_quality --bundle models/default -o reports/quality
 
 # The honest generalisation check: train on one part of the phrase banks, evaluate on phrasings
 # held out of training (and on the independent hand-written set).
@@ -47,14 +67,32 @@ lint: install
 	$(BIN)/ruff check copilot models server eval tests
 	$(BIN)/mypy copilot models server eval
 
-test: lint
-	$(BIN)/pytest -q
+# The dashboard tests (tests/ui) drive Debian's headless chromium with Playwright, so
+# `playwright install` (a download) is never needed; without CJK fonts Chinese renders as boxes in
+# the screenshots. apt runs only when something is missing (root, or sudo).
+browser:
+	@if [ -x /usr/bin/chromium ] && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+		echo "chromium and fonts-noto-cjk are installed"; \
+	else \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -q && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; \
+	fi
+
+# The storage tests also run on a real PostgreSQL: `postgres.sh run` starts a private server on
+# 127.0.0.1:54329 (installing the Debian package once if missing), sets COPILOT_TEST_POSTGRES_URL
+# and stops the server afterwards, even when tests fail, if it was not already running.
+# Under `make test` the browser is there (`browser` installed it), so its tests must run, not skip.
+test: export COPILOT_REQUIRE_BROWSER = 1
+test: lint browser
+	scripts/postgres.sh run $(BIN)/pytest -q
 
 bench: install
 	$(PY) -m eval.bench_io
 	$(PY) -m eval.bench_models
 	$(PY) -m eval.bench_suggest
 	$(PY) -m eval.bench_score
+	$(PY) -m eval.bench_server
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

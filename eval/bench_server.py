@@ -1,0 +1,208 @@
+"""Load test of the HTTP API from a second process on loopback.
+
+    python -m eval.bench_server [--bundle models/default] [--clients 20] [--seconds 30]
+
+Starts ``copilot serve`` (a separate process, a fresh SQLite database, an admin key from
+``copilot keys create``), then drives it from this process with ``--clients`` concurrent
+keep-alive HTTP clients for ``--seconds`` each on:
+
+- ``POST /v1/suggest``: the conversation so far at a random customer turn of a generated
+  conversation (each suggestion served is also stored, as in production);
+- ``POST /v1/conversations``: one generated conversation per request, scored and stored.
+
+Prints requests/s, p50 / p95 / p99 latency and the error count (target on this machine: p95 at
+most 50 ms and at least 200 requests/s with no errors), and writes
+``bench-results/bench_server.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from copilot.synth import generate
+from eval._machine import machine_info
+
+RESULTS = Path("bench-results")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _copilot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "copilot.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"copilot serve exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"copilot serve not ready after {timeout:.0f}s")
+
+
+def _suggest_bodies(n: int, seed: int) -> list[bytes]:
+    """Request bodies: each conversation cut after a random customer message."""
+    rng = random.Random(seed)
+    bodies = []
+    for conv in generate(n, seed=seed):
+        turns = [i for i, m in enumerate(conv.messages) if m.role == "customer"]
+        cut = rng.choice(turns) + 1
+        prefix = conv.model_copy(
+            update={"messages": conv.messages[:cut], "outcome": None, "labels": None}
+        )
+        payload = {"conversation": json.loads(prefix.to_json()), "k": 3}
+        bodies.append(json.dumps(payload, ensure_ascii=False).encode())
+    return bodies
+
+
+def _conversation_bodies(n: int, seed: int) -> list[bytes]:
+    return [conv.to_json() for conv in generate(n, seed=seed)]
+
+
+async def _load(
+    url: str, path: str, bodies: list[bytes], key: str, clients: int, seconds: float
+) -> dict[str, Any]:
+    """``clients`` concurrent clients posting ``bodies`` round-robin for ``seconds``."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    counter = iter(range(10**9))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, limits=limits, timeout=30
+    ) as client:
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop:
+                body = bodies[next(counter) % len(bodies)]
+                started = time.perf_counter()
+                try:
+                    response = await client.post(path, content=body)
+                    if response.status_code >= 400:
+                        errors[str(response.status_code)] = (
+                            errors.get(str(response.status_code), 0) + 1
+                        )
+                        continue
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return {
+        "path": path,
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default="models/default")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--n", type=int, default=2000, help="distinct request bodies")
+    args = parser.parse_args(argv)
+
+    RESULTS.mkdir(exist_ok=True)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "COPILOT_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+            "COPILOT_BUNDLE_DIR": args.bundle,
+            "COPILOT_LOG_LEVEL": "WARNING",
+        }
+        key = _copilot(
+            "keys", "create", "--role", "admin", "--name", "bench", env=env
+        ).stdout.strip()
+        serve = [sys.executable, "-m", "copilot.cli", "serve", "--port", str(port)]
+        if args.workers > 1:
+            serve += ["--workers", str(args.workers)]
+        proc = subprocess.Popen(
+            serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_ready(url, proc)
+            suggest = _suggest_bodies(args.n, seed=11)
+            convs = _conversation_bodies(args.n, seed=12)
+            # warm up both routes (jieba, caches, SQLite pages) before measuring
+            asyncio.run(_load(url, "/v1/suggest", suggest, key, 2, 2.0))
+            results = {
+                "suggest": asyncio.run(
+                    _load(url, "/v1/suggest", suggest, key, args.clients, args.seconds)
+                ),
+                "conversations": asyncio.run(
+                    _load(url, "/v1/conversations", convs, key, args.clients, args.seconds)
+                ),
+            }
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    out = {
+        "machine": machine_info(load_before),
+        "bundle": args.bundle,
+        "server_workers": args.workers,
+        **results,
+    }
+    (RESULTS / "bench_server.json").write_text(json.dumps(out, indent=2))
+    print(
+        f"\nload test: {args.clients} clients x {args.seconds:.0f}s, server workers {args.workers}"
+    )
+    print("| route | req/s | p50 ms | p95 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    for name in ("suggest", "conversations"):
+        r = results[name]
+        print(
+            f"| POST {r['path']} | {r['requests_per_s']} | {r['p50_ms']} | {r['p95_ms']} | "
+            f"{r['p99_ms']} | {r['errors']} {r['error_kinds'] or ''} |"
+        )
+    print(f"wrote {RESULTS / 'bench_server.json'}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
