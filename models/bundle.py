@@ -285,14 +285,19 @@ class Bundle:
         cust = [i for i, m in enumerate(messages) if m.role == "customer"]
         guide = [i for i, m in enumerate(messages) if m.role == "guide"]
         out: list[Prediction | None] = [None] * len(messages)
+        block = self.shared_block([*(m.text for m in messages), *contexts])
         for idx, preds in (
             (
                 cust,
-                self.predict_intents([messages[i].text for i in cust], [contexts[i] for i in cust]),
+                self.predict_intents(
+                    [messages[i].text for i in cust], [contexts[i] for i in cust], block
+                ),
             ),
             (
                 guide,
-                self.predict_acts([messages[i].text for i in guide], [contexts[i] for i in guide]),
+                self.predict_acts(
+                    [messages[i].text for i in guide], [contexts[i] for i in guide], block
+                ),
             ),
         ):
             for i, p in zip(idx, preds, strict=True):

@@ -274,6 +274,8 @@ def _char_terms_of_tokens(tokens: Sequence[str], ngram_range: tuple[int, int]) -
 
 
 _TOKEN_CACHE_SIZE = 200_000  # ~80 MB at most; cleared when full
+"""Default bound of the per-embedder token memo; set ``token_cache_size`` on an instance to
+change it (scoring streams millions of messages once each, so it keeps a small one)."""
 _SVD_SAMPLE = 40_000
 
 
@@ -313,6 +315,9 @@ class OfflineEmbedder(Embedder):
         projection_: ``(n_features, dim)`` float32 SVD projection.
         explained_variance_ratio_: of the SVD components.
     """
+
+    token_cache_size: int = _TOKEN_CACHE_SIZE
+    """Bound of the token memo (a run-time knob, not saved with the model)."""
 
     type_name: ClassVar[str] = "offline"
 
@@ -586,7 +591,7 @@ class OfflineEmbedder(Embedder):
         if tokens is None:
             tokenize = self.tokenizer or _pipeline_tokens
             tokens = [t for t in tokenize(text[: self.max_chars]) if t and not t.isspace()]
-            if len(cache) >= _TOKEN_CACHE_SIZE:
+            if len(cache) >= self.token_cache_size:
                 cache.clear()
             cache[text] = tokens
         return tokens

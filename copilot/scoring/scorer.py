@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Scorer"]
 
+_TOKEN_CACHE = 20_000
+
 
 class Scorer:
     """Annotates conversations and scores them against a rubric.
@@ -54,6 +56,13 @@ class Scorer:
     ) -> None:
         self.bundle = bundle
         self.rubric = (rubric or default_rubric()).check_labels(bundle.taxonomy)
+        # Scoring sees most messages once: a small token memo (repeats like 好的 / 在吗 still
+        # hit it) keeps memory flat however long the input, where training wants a large one.
+        from models.embedders import OfflineEmbedder
+
+        for model in (bundle.intent, bundle.act):
+            if isinstance(model.embedder, OfflineEmbedder):
+                model.embedder.token_cache_size = _TOKEN_CACHE
         self.pipeline = Pipeline(
             [
                 LabelAnalyzer(bundle, use_gold=use_gold_labels),
