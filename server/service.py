@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
@@ -211,8 +211,16 @@ def store_conversations(
         for cid, (guide_id, store_id) in _stored_owners(session, list(seen)).items():
             principal.check_scope(guide_id, store_id, f"the stored conversation {cid!r}")
     reports = runtime.scorer.score_many(items)
-    statuses = repo.upsert_conversations(session, list(zip(items, reports, strict=True)))
-    session.commit()
+    pairs = list(zip(items, reports, strict=True))
+    try:
+        statuses = repo.upsert_conversations(session, pairs)
+        session.commit()
+    except IntegrityError:
+        # Another request created one of these ids between our read and our insert: it is
+        # stored now, so a second attempt updates it (re-posting is idempotent).
+        session.rollback()
+        statuses = repo.upsert_conversations(session, pairs)
+        session.commit()
     created = sum(s == "created" for s in statuses)
     return {
         "stored": len(statuses),

@@ -551,3 +551,30 @@ def test_metrics_expose_route_histograms_and_counters(server: LiveServer) -> Non
     )
     assert count >= len(served["suggestions"]) > 0
     assert "bundle_info{bundle=" in text
+
+
+def test_post_conversations_same_new_id_at_once_never_fails(server: LiveServer) -> None:
+    """Two requests creating one new id at the same moment: both succeed, one row is kept."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    records = [c.model_dump(mode="json", exclude_none=True) for c in synthetic(8, seed=77)]
+    clients = [server.new_client() for _ in range(4)]
+    try:
+        for record in records:
+            with ThreadPoolExecutor(4) as pool:
+                statuses = list(
+                    pool.map(
+                        lambda c: c.post("/v1/conversations", json=record).status_code, clients
+                    )
+                )
+            assert statuses == [200] * 4, statuses
+    finally:
+        for client in clients:
+            client.close()
+    client = server.client()
+    for record in records:
+        got = client.get(f"/v1/conversations/{record['conversation_id']}")
+        assert got.status_code == 200
+    ids = {r["conversation_id"] for r in records}
+    total = client.get("/v1/conversations", params={"limit": 200}).json()
+    assert sum(item["conversation_id"] in ids for item in total["items"]) <= len(ids)
