@@ -562,11 +562,8 @@ def test_post_conversations_same_new_id_at_once_never_fails(server: LiveServer) 
     try:
         for record in records:
             with ThreadPoolExecutor(4) as pool:
-                statuses = list(
-                    pool.map(
-                        lambda c: c.post("/v1/conversations", json=record).status_code, clients
-                    )
-                )
+                posts = [pool.submit(c.post, "/v1/conversations", json=record) for c in clients]
+                statuses = [p.result().status_code for p in posts]
             assert statuses == [200] * 4, statuses
     finally:
         for client in clients:
