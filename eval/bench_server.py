@@ -6,8 +6,9 @@ Starts ``copilot serve`` (a separate process, a fresh SQLite database, an admin 
 ``copilot keys create``), then drives it from this process with ``--clients`` concurrent
 keep-alive HTTP clients for ``--seconds`` each on:
 
-- ``POST /v1/suggest``: the conversation so far at a random customer turn of a generated
-  conversation (each suggestion served is also stored, as in production);
+- ``POST /v1/suggest``: generated conversations walked turn by turn, as a guide's chat tool asks
+  on every customer message with the conversation so far (each suggestion served is also
+  stored, as in production);
 - ``POST /v1/conversations``: one generated conversation per request, scored and stored.
 
 Each route is measured twice:
@@ -29,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -78,19 +78,18 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0)
 
 
 def _suggest_bodies(n: int, seed: int) -> list[bytes]:
-    """Request bodies: each conversation cut after a random customer message."""
-    rng = random.Random(seed)
+    """Request bodies as a guide's chat tool sends them: for each conversation, the conversation
+    so far at each of its customer messages, in order (one conversation after another)."""
     bodies = []
     for conv in generate(n, seed=seed):
-        turns = [i for i, m in enumerate(conv.messages) if m.role == "customer"]
-        if not turns:  # a guide's outreach nobody answered: nothing to suggest for
-            continue
-        cut = rng.choice(turns) + 1
-        prefix = conv.model_copy(
-            update={"messages": conv.messages[:cut], "outcome": None, "labels": None}
-        )
-        payload = {"conversation": json.loads(prefix.to_json()), "k": 3}
-        bodies.append(json.dumps(payload, ensure_ascii=False).encode())
+        for cut, message in enumerate(conv.messages, start=1):
+            if message.role != "customer":
+                continue
+            prefix = conv.model_copy(
+                update={"messages": conv.messages[:cut], "outcome": None, "labels": None}
+            )
+            payload = {"conversation": json.loads(prefix.to_json()), "k": 3}
+            bodies.append(json.dumps(payload, ensure_ascii=False).encode())
     return bodies
 
 
@@ -189,9 +188,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         serve = [sys.executable, "-m", "copilot.cli", "serve", "--port", str(port)]
         if args.workers > 1:
             serve += ["--workers", str(args.workers)]
-        proc = subprocess.Popen(
-            serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log = (RESULTS / "bench_server.log").open("w")  # the server's JSON logs: errors, if any
+        proc = subprocess.Popen(serve, env=env, stdout=log, stderr=log)
         try:
             _wait_ready(url, proc)
             suggest = _suggest_bodies(args.n, seed=11)
@@ -210,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            log.close()
     out = {
         "machine": machine_info(load_before),
         "bundle": args.bundle,

@@ -26,11 +26,14 @@ from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
 from copilot.schema import Conversation
 from copilot.text import TextPipeline, default_pipeline
-from models.bundle import Bundle
+from models.bundle import Bundle, Prediction, message_contexts
 from models.embedders import OfflineEmbedder
 from models.scripts import Script, ScriptLibrary, context_text, index_tokens
 
 __all__ = ["EngineConfig", "SuggestionEngine", "engine_for"]
+
+_MEMO_SIZE = 100_000
+"""Messages whose labels a suggestion engine remembers (cleared when full, ~30 MB)."""
 
 
 @dataclass
@@ -105,6 +108,7 @@ class SuggestionEngine:
         self.config = config or EngineConfig()
         self.pipeline = pipeline or default_pipeline()
         self._acceptance: dict[int, tuple[int, int, float]] = {}
+        self._memo: dict[tuple[str, str, str], Prediction] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -220,11 +224,41 @@ class SuggestionEngine:
             )
         return out
 
+    def _annotate(self, conversation: Conversation) -> list[Prediction | None]:
+        """``Bundle.annotate`` with a memo of (role, text, context) -> prediction.
+
+        A guide's tool asks again on every new message with the whole conversation so far, so
+        all but the newest messages were labelled by an earlier call. A message's prediction
+        depends only on its text and context, so the memo gives exactly what the model would.
+        """
+        messages = conversation.messages
+        contexts = message_contexts(conversation)
+        keys = [(m.role, m.text, contexts[i]) for i, m in enumerate(messages)]
+        out: list[Prediction | None] = [self._memo.get(k) for k in keys]
+        missing = [i for i, m in enumerate(messages) if m.role != "system" and out[i] is None]
+        if not missing:
+            return out
+        block = self.bundle.shared_block(
+            [*(messages[i].text for i in missing), *(contexts[i] for i in missing)]
+        )
+        if len(self._memo) > _MEMO_SIZE:
+            self._memo.clear()
+        for role, predict in (
+            ("customer", self.bundle.predict_intents),
+            ("guide", self.bundle.predict_acts),
+        ):
+            idx = [i for i in missing if messages[i].role == role]
+            if idx:
+                preds = predict([messages[i].text for i in idx], [contexts[i] for i in idx], block)
+                for i, pred in zip(idx, preds, strict=True):
+                    out[i] = self._memo[keys[i]] = pred
+        return out
+
     def signals(self, conversation: Conversation) -> tuple[dict[str, Any], list[Any]]:
         """The current customer intent and every next action ranked by probability."""
         # One pass of the classifiers labels every message; the current intent is the last
         # customer message's prediction (same text, same context), not a second prediction.
-        predictions = self.bundle.annotate(conversation)
+        predictions = self._annotate(conversation)
         labels = [p.label if p else None for p in predictions]
         intent: dict[str, Any] = {"label": None, "confidence": 0.0}
         for message, pred in zip(

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -47,25 +47,34 @@ _bearer = HTTPBearer(
 )
 
 
-def get_holder(request: Request) -> RuntimeHolder:
+# The cheap dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, and a hop there per dependency per request was a large share of a suggestion's latency.
+
+
+async def get_holder(request: Request) -> RuntimeHolder:
     """The app's runtime holder (set up by the lifespan)."""
     holder: RuntimeHolder = request.app.state.holder
     return holder
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The runtime for this request: read once, kept to the end of the request."""
-    return get_holder(request).current
+    holder: RuntimeHolder = request.app.state.holder
+    return holder.current
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The app's metrics."""
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for this request; the service functions commit what they write."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for this request; the service functions commit what they write.
+
+    Creating a session does not connect (the work happens in the thread-pooled route), so this
+    runs on the event loop; closing it returns the connection to the pool.
+    """
     with request.app.state.session_factory() as session:
         yield session
 

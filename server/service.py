@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
@@ -62,6 +63,38 @@ _FEEDBACK_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------- checks
+
+
+_WRITE_ATTEMPTS = 4
+T = TypeVar("T")
+
+
+def _write(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` (writes through ``session``) and commit, retrying what concurrent writers
+    cause: SQLite's "database is locked" (a read transaction that cannot become a write one
+    is refused at once, whatever the busy timeout) and a unique-key race when two requests
+    create the same conversation (the retry finds it stored and updates it).
+
+    Raises:
+        ConfigError: the database stayed locked (answered as 503, "retry").
+    """
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            locked = isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+            if not (locked or isinstance(exc, IntegrityError)) or attempt == _WRITE_ATTEMPTS - 1:
+                if locked:
+                    raise ConfigError(
+                        "the database is busy with other writes; retry the request (or use "
+                        "PostgreSQL for many concurrent writers: COPILOT_DATABASE_URL)"
+                    ) from exc
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def parse_time(value: str | None, name: str) -> TimeBound | None:
@@ -145,15 +178,17 @@ def suggest(
         principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
     result = runtime.engine.suggest(conversation, k=k)
     suggestions = [{**s, "script_id": s["id"]} for s in result["suggestions"]]
-    served = repo.record_suggestions(
+    served = _write(
         session,
-        conversation_id=conversation.conversation_id,
-        guide_id=conversation.guide_id,
-        store_id=conversation.store_id,
-        message_index=len(conversation.messages),
-        suggestions=suggestions,
+        lambda: repo.record_suggestions(
+            session,
+            conversation_id=conversation.conversation_id,
+            guide_id=conversation.guide_id,
+            store_id=conversation.store_id,
+            message_index=len(conversation.messages),
+            suggestions=suggestions,
+        ),
     )
-    session.commit()
     result["suggestions"] = [
         {**s, "id": served_id} for s, served_id in zip(suggestions, served, strict=True)
     ]
@@ -212,15 +247,7 @@ def store_conversations(
             principal.check_scope(guide_id, store_id, f"the stored conversation {cid!r}")
     reports = runtime.scorer.score_many(items)
     pairs = list(zip(items, reports, strict=True))
-    try:
-        statuses = repo.upsert_conversations(session, pairs)
-        session.commit()
-    except IntegrityError:
-        # Another request created one of these ids between our read and our insert: it is
-        # stored now, so a second attempt updates it (re-posting is idempotent).
-        session.rollback()
-        statuses = repo.upsert_conversations(session, pairs)
-        session.commit()
+    statuses = _write(session, lambda: repo.upsert_conversations(session, pairs))
     created = sum(s == "created" for s in statuses)
     return {
         "stored": len(statuses),

@@ -318,3 +318,15 @@ def test_coaching_suggests_instead_of_the_weak_guide_replies(engine: SuggestionE
     assert suggestion is not None and suggestion["text"] == expected["text"]
     assert set(suggestion) == {"text", "action", "script_id", "lift", "n", "reason"}
     assert [c["message_index"] for c in engine.coaching(conversation, report, limit=1)] == [1]
+
+
+def test_engine_label_memo_gives_what_the_model_gives(bundle: Bundle) -> None:
+    """Asked on every message (as a guide's tool does), the memo returns the model's labels."""
+    conversation = next(c for c in generate(40, seed=77) if len(c.messages) >= 6)
+    walked, fresh = engine_for(bundle), engine_for(bundle)
+    for cut in range(1, len(conversation.messages)):
+        prefix = conversation.model_copy(update={"messages": conversation.messages[:cut]})
+        walked.suggest(prefix)
+    assert walked._memo  # earlier messages are remembered ...
+    assert walked.suggest(conversation) == fresh.suggest(conversation)  # ... and change nothing
+    assert walked._annotate(conversation) == bundle.annotate(conversation)
