@@ -105,11 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-
-    async def _settings() -> Settings:  # async: a plain function would cost a thread-pool hop
-        return settings
-
-    app.dependency_overrides[get_settings] = _settings
     install_error_handlers(app)
     # The last added is the outermost: request ids and logs cover the size check's answers.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

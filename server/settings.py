@@ -18,7 +18,7 @@ variable                   default                         meaning
 =========================  ==============================  ===========================================
 
 Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
-through the cached :func:`get_settings` dependency (tests override it).
+through the ``SettingsDep`` dependency, which reads the settings the app was built with.
 """
 
 from __future__ import annotations
