@@ -15,6 +15,7 @@ all call the same pipeline.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -45,8 +46,8 @@ class Doc:
         return self.annotations.get(key, default)
 
 
-class Analyzer:
-    """Base of all analyzers: override ``predict``; ``set_annotations`` writes its result.
+class Analyzer(ABC):
+    """Base of all analyzers: implement ``predict``; ``set_annotations`` writes its result.
 
     Subclasses set the class attributes ``name``, ``requires`` and ``assigns``. ``predict`` returns
     one ``{key: value}`` dict per doc, with exactly the keys of ``assigns``.
@@ -56,8 +57,9 @@ class Analyzer:
     requires: ClassVar[tuple[str, ...]] = ()
     assigns: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def predict(self, docs: Sequence[Doc]) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """One ``{key: value}`` per doc, with exactly the keys of ``assigns``; no side effects."""
 
     def set_annotations(self, docs: Sequence[Doc], preds: Sequence[dict[str, Any]]) -> None:
         for doc, pred in zip(docs, preds, strict=True):

@@ -161,7 +161,9 @@ def _time_filters(
     return conditions
 
 
-def _conversation_filters(
+def _owned_filters(
+    table: type[ConversationRow] | type[ServedSuggestion],
+    time_column: InstrumentedAttribute[Any],
     principal: Principal,
     *,
     guide_id: str | None,
@@ -169,15 +171,21 @@ def _conversation_filters(
     since: date | datetime | None,
     until: date | datetime | None,
 ) -> list[ColumnElement[bool]]:
-    conditions = _time_filters(ConversationRow.started_at, since, until)
-    scope = _scope(principal, ConversationRow.guide_id, ConversationRow.store_id)
+    """Conditions on rows owned by a guide and a store: the principal's scope, the asked guide
+    and store, and a time range on ``time_column``."""
+    conditions = _time_filters(time_column, since, until)
+    scope = _scope(principal, table.guide_id, table.store_id)
     if scope is not None:
         conditions.append(scope)
     if guide_id is not None:
-        conditions.append(ConversationRow.guide_id == guide_id)
+        conditions.append(table.guide_id == guide_id)
     if store_id is not None:
-        conditions.append(ConversationRow.store_id == store_id)
+        conditions.append(table.store_id == store_id)
     return conditions
+
+
+def _conversation_filters(principal: Principal, **filters: Any) -> list[ColumnElement[bool]]:
+    return _owned_filters(ConversationRow, ConversationRow.started_at, principal, **filters)
 
 
 # ----------------------------------------------------------------------------- conversations
@@ -709,14 +717,15 @@ def acceptance_by_guide(
     Raises:
         InputError: an empty time range.
     """
-    conditions = _time_filters(ServedSuggestion.served_at, since, until)
-    scope = _scope(principal, ServedSuggestion.guide_id, ServedSuggestion.store_id)
-    if scope is not None:
-        conditions.append(scope)
-    if guide_id is not None:
-        conditions.append(ServedSuggestion.guide_id == guide_id)
-    if store_id is not None:
-        conditions.append(ServedSuggestion.store_id == store_id)
+    conditions = _owned_filters(
+        ServedSuggestion,
+        ServedSuggestion.served_at,
+        principal,
+        guide_id=guide_id,
+        store_id=store_id,
+        since=since,
+        until=until,
+    )
     stmt = _acceptance_query(ServedSuggestion.guide_id).where(*conditions)
     return {
         UNKNOWN_ID if gid is None else gid: _acceptance(*map(int, counts))
