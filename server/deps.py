@@ -128,6 +128,9 @@ def get_principal(
             "creates keys with `copilot keys create`)"
         )
     principal = authenticate(session, credentials.credentials)
+    # End the read now: the route may wait for a worker thread, and a request holding a pooled
+    # connection while it waits can starve the requests that hold threads (a deadlock).
+    session.rollback()
     if principal is None:
         raise _unauthorized(
             "invalid or revoked API key; ask an admin for a key (`copilot keys create`)"

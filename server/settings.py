@@ -15,6 +15,7 @@ variable                   default                         meaning
 ``COPILOT_MAX_CONVERSATIONS`` ``500``                      most conversations per POST
 ``COPILOT_LOG_LEVEL``      ``INFO``                        log level of the JSON logs
 ``COPILOT_SUGGEST_K``      ``3``                           suggestions when a request gives no ``k``
+``COPILOT_WORKER_THREADS`` ``4``                           threads running requests (GIL-bound work)
 =========================  ==============================  ===========================================
 
 Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     max_conversations: int = Field(default=500, ge=1)
     log_level: LogLevel = "INFO"
     suggest_k: int = Field(default=3, ge=1, le=20)
+    worker_threads: int = Field(default=4, ge=1, le=256)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -15,10 +15,10 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["guides"])
 
-_Since = Annotated[
-    str | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
-]
-_Until = Annotated[str | None, Query(description="ISO date (that whole day) or datetime.")]
+_SINCE = "ISO date (a China-time day) or datetime, inclusive."
+_UNTIL = "ISO date (that whole day) or datetime."
+# Each parameter gets its own Query(): FastAPI writes the parameter's alias into the Query
+# object, so one shared between two routes makes pydantic warn that the alias has no effect.
 
 
 @router.get("/guides", response_model=GuidePage, responses=error_responses(401, 403, 422))
@@ -26,8 +26,8 @@ def leaderboard(
     session: SessionDep,
     principal: PrincipalDep,
     store_id: str | None = None,
-    since: _Since = None,
-    until: _Until = None,
+    since: Annotated[str | None, Query(description=_SINCE)] = None,
+    until: Annotated[str | None, Query(description=_UNTIL)] = None,
 ) -> dict[str, Any]:
     """Guides ranked by average overall score, with acceptance of their suggestions
     (supervisors: their stores; admins: all; guides may not list guides)."""
@@ -49,8 +49,8 @@ def guide_scorecard(
     guide_id: str,
     session: SessionDep,
     principal: PrincipalDep,
-    since: _Since = None,
-    until: _Until = None,
+    since: Annotated[str | None, Query(description=_SINCE)] = None,
+    until: Annotated[str | None, Query(description=_UNTIL)] = None,
     period: Literal["day", "week", "month"] = "week",
 ) -> dict[str, Any]:
     """A guide's scorecard: dimension averages, trend, best and worst conversations, feedback.
