@@ -84,6 +84,7 @@ browser:
 # and stops the server afterwards, even when tests fail, if it was not already running.
 # Under `make test` the browser is there (`browser` installed it), so its tests must run, not skip.
 test: export COPILOT_REQUIRE_BROWSER = 1
+test: export COPILOT_REQUIRE_POSTGRES = 1
 test: lint browser
 	scripts/postgres.sh run $(BIN)/pytest -q
 

@@ -6,9 +6,11 @@ The CLI owns the console: library code logs, the CLI prints.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -110,6 +112,32 @@ def progress_bar(transient: bool = False) -> Progress:
         transient=transient,
         disable=not err_console.is_terminal,
     )
+
+
+def csv_rows(
+    path: Path, columns: tuple[str, ...], what: str
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, {column: stripped value})`` for each row of a CSV whose header must name
+    ``columns`` (a BOM is fine); ``what`` names the file in errors (``"intent CSV"``).
+
+    Raises:
+        InputError: the file cannot be read or lacks a column.
+    """
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = set(columns) - set(reader.fieldnames or [])
+        if missing:
+            raise InputError(
+                f"{what} {str(path)!r} lacks column(s) {', '.join(sorted(missing))}; "
+                f"found {', '.join(reader.fieldnames or []) or 'no header'}; "
+                f"the header must name {' and '.join(columns)}"
+            )
+        for line, row in enumerate(reader, start=2):
+            yield line, {c: (row.get(c) or "").strip() for c in columns}
 
 
 def _parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:

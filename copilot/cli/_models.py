@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -19,6 +18,7 @@ from copilot.cli._common import (
     StaffOpt,
     app,
     console,
+    csv_rows,
     err_console,
     handle_errors,
     reader_options,
@@ -43,24 +43,11 @@ def read_intent_csv(path: Path) -> list[tuple[str, str]]:
     Raises:
         InputError: a missing file, missing columns, or a row without text or label.
     """
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot read intent CSV {str(path)!r}: {exc.strerror or exc}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = {"text", "label"} - set(reader.fieldnames or [])
-        if missing:
-            raise InputError(
-                f"intent CSV {str(path)!r} lacks column(s) {', '.join(sorted(missing))}; "
-                f"found {', '.join(reader.fieldnames or []) or 'no header'}; the header must name text and label"
-            )
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            text, label = (row.get("text") or "").strip(), (row.get("label") or "").strip()
-            if not text or not label:
-                raise InputError(f"intent CSV {str(path)!r} line {line}: empty text or label")
-            rows.append((text, label))
+    rows = []
+    for line, row in csv_rows(path, ("text", "label"), "intent CSV"):
+        if not row["text"] or not row["label"]:
+            raise InputError(f"intent CSV {str(path)!r} line {line}: empty text or label")
+        rows.append((row["text"], row["label"]))
     return rows
 
 

@@ -3,7 +3,6 @@ rubric's weights to conversions or supervisor ratings)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from datetime import date, datetime
@@ -22,6 +21,7 @@ from copilot.cli._common import (
     StaffOpt,
     app,
     console,
+    csv_rows,
     err_console,
     handle_errors,
     progress_bar,
@@ -267,29 +267,16 @@ def read_ratings_csv(path: Path) -> dict[str, float]:
     Raises:
         InputError: a missing file or column, an empty id, or a rating that is not a number.
     """
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot read ratings CSV {str(path)!r}: {exc.strerror or exc}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = {"conversation_id", "rating"} - set(reader.fieldnames or [])
-        if missing:
+    ratings: dict[str, float] = {}
+    for line, row in csv_rows(path, ("conversation_id", "rating"), "ratings CSV"):
+        cid, raw = row["conversation_id"], row["rating"]
+        rating = _number(raw)
+        if not cid or rating is None:
             raise InputError(
-                f"ratings CSV {str(path)!r} lacks column(s) {', '.join(sorted(missing))}; "
-                f"found {', '.join(reader.fieldnames or []) or 'no header'}; "
-                "the header must name conversation_id and rating"
+                f"ratings CSV {str(path)!r} line {line}: need a conversation_id and a numeric "
+                f"rating, got {cid!r} and {raw!r}"
             )
-        ratings: dict[str, float] = {}
-        for line, row in enumerate(reader, start=2):
-            cid, raw = (row.get("conversation_id") or "").strip(), (row.get("rating") or "").strip()
-            rating = _number(raw)
-            if not cid or rating is None:
-                raise InputError(
-                    f"ratings CSV {str(path)!r} line {line}: need a conversation_id and a numeric "
-                    f"rating, got {cid!r} and {raw!r}"
-                )
-            ratings[cid] = rating
+        ratings[cid] = rating
     return ratings
 
 
