@@ -10,6 +10,8 @@
     └── feedback        at most one per suggestion: accepted, edited or rejected
     script_states       scripts a supervisor pinned or banned
     api_keys            SHA-256 hashes of API keys, with role and scope
+    server_state        what the server's processes share besides the tables above: the
+                        bundle the last reload made current (name ``bundle``)
 
 Every timestamp is timezone-aware: stored in UTC, read back as UTC datetimes on both SQLite
 (which keeps no zone itself) and PostgreSQL. The Alembic migrations in ``migrations/`` create
@@ -48,6 +50,7 @@ __all__ = [
     "MessageRow",
     "ScriptState",
     "ServedSuggestion",
+    "ServerState",
     "UTCDateTime",
     "utcnow",
 ]
@@ -218,3 +221,13 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class ServerState(Base):
+    """A named JSON value the server's processes share (``bundle``: the reloaded bundle)."""
+
+    __tablename__ = "server_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,7 +21,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Select, case, delete, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from copilot.errors import InputError, NotFoundError
@@ -36,6 +47,7 @@ from server.db.models import (
     MessageRow,
     ScriptState,
     ServedSuggestion,
+    ServerState,
     utcnow,
 )
 
@@ -58,6 +70,12 @@ __all__ = [
     "list_conversations",
     "record_feedback",
     "record_suggestions",
+    "served_rows",
+    "insert_served",
+    "judgements_by_script",
+    "feedback_version",
+    "bundle_state",
+    "set_bundle_state",
     "revoke_api_key",
     "script_states",
     "set_script_state",
@@ -534,19 +552,17 @@ def _script_id(suggestion: dict[str, Any]) -> int | None:
     return None
 
 
-def record_suggestions(
-    session: Session,
+def served_rows(
     *,
     conversation_id: str | None,
     guide_id: str | None,
     store_id: str | None,
     message_index: int | None,
     suggestions: Sequence[dict[str, Any]],
-) -> list[str]:
-    """Record suggestions as served, one row each, so feedback can refer to them.
+) -> list[dict[str, Any]]:
+    """The ``served_suggestions`` rows of suggestions about to be served, each with a new id.
 
     Args:
-        session: an open session; the caller commits.
         conversation_id: the conversation they were made for (it need not be stored).
         guide_id: the guide they were served to (feedback and acceptance are per guide).
         store_id: the guide's store.
@@ -556,36 +572,55 @@ def record_suggestions(
             the engine's integer ``id``).
 
     Returns:
-        The served ids (``sg_<32 hex>``), in order.
+        One row (column -> value) per suggestion, in order; ``row["id"]`` is its served id
+        (``sg_<32 hex>``).
 
     Raises:
-        InputError: a suggestion without text.
+        InputError: a suggestion without text, or with text that cannot be stored.
     """
-    ids = []
+    rows = []
     now = utcnow()
     for rank, suggestion in enumerate(suggestions):
         text = suggestion.get("text")
         if not isinstance(text, str) or not text:
             raise InputError(f"suggestion {rank} has no text: {suggestion!r}")
         _check_text(text, f"suggestion {rank}")
-        served_id = f"sg_{uuid.uuid4().hex}"
-        session.add(
-            ServedSuggestion(
-                id=served_id,
-                conversation_id=conversation_id,
-                guide_id=guide_id,
-                store_id=store_id,
-                message_index=message_index,
-                rank=rank,
-                script_id=_script_id(suggestion),
-                text=text,
-                action=suggestion.get("action"),
-                served_at=now,
-            )
+        rows.append(
+            {
+                "id": f"sg_{uuid.uuid4().hex}",
+                "conversation_id": conversation_id,
+                "guide_id": guide_id,
+                "store_id": store_id,
+                "message_index": message_index,
+                "rank": rank,
+                "script_id": _script_id(suggestion),
+                "text": text,
+                "action": suggestion.get("action"),
+                "served_at": now,
+            }
         )
-        ids.append(served_id)
-    session.flush()
-    return ids
+    return rows
+
+
+def insert_served(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows from :func:`served_rows` in one statement (the caller commits)."""
+    if rows:
+        session.execute(insert(ServedSuggestion), list(rows))
+
+
+def record_suggestions(session: Session, **served: Any) -> list[str]:
+    """Record suggestions as served at once (the keyword arguments of :func:`served_rows`),
+    so feedback can refer to them; the caller commits.
+
+    Returns:
+        The served ids (``sg_<32 hex>``), in order.
+
+    Raises:
+        InputError: a suggestion without text.
+    """
+    rows = served_rows(**served)
+    insert_served(session, rows)
+    return [row["id"] for row in rows]
 
 
 def record_feedback(
@@ -688,6 +723,59 @@ def acceptance_by_script(session: Session) -> dict[int, dict[str, Any]]:
         ServedSuggestion.script_id.is_not(None)
     )
     return {int(sid): _acceptance(*map(int, counts)) for sid, *counts in session.execute(stmt)}
+
+
+def judgements_by_script(session: Session) -> dict[int, tuple[int, int]]:
+    """``{script_id: (judged, accepted)}``: the feedback the ranking uses, per script.
+
+    An edited suggestion counts as accepted (the guide started from it); a served suggestion
+    without feedback is not judged at all. Reads only the feedback rows (and the served rows
+    they name), so it stays cheap however many suggestions were served.
+    """
+    accepted = func.sum(case((Feedback.outcome.in_(("accepted", "edited")), 1), else_=0))
+    stmt = (
+        select(ServedSuggestion.script_id, func.count(), accepted)
+        .select_from(Feedback)
+        .join(ServedSuggestion, ServedSuggestion.id == Feedback.suggestion_id)
+        .where(ServedSuggestion.script_id.is_not(None))
+        .group_by(ServedSuggestion.script_id)
+    )
+    return {int(sid): (int(n), int(yes or 0)) for sid, n, yes in session.execute(stmt)}
+
+
+def feedback_version(session: Session) -> tuple[int, str | None]:
+    """``(count, latest given_at)`` of the feedback: changes whenever feedback is given."""
+    n, latest = session.execute(select(func.count(), func.max(Feedback.given_at))).one()
+    return int(n), latest.isoformat() if isinstance(latest, datetime) else latest
+
+
+BUNDLE_STATE = "bundle"
+
+
+def bundle_state(session: Session) -> dict[str, Any] | None:
+    """What the last reload made current: ``{"bundle_dir", "generation", "serve_id"}``, or
+    ``None`` before the first reload."""
+    row = session.get(ServerState, BUNDLE_STATE)
+    return dict(row.value) if row is not None else None
+
+
+def set_bundle_state(session: Session, bundle_dir: str, serve_id: str | None) -> int:
+    """Record a reload to ``bundle_dir`` (by the server run ``serve_id``); the caller commits.
+
+    Returns:
+        The new generation (one more than the last), which every process of the server compares
+        with the one it serves.
+    """
+    row = session.get(ServerState, BUNDLE_STATE, with_for_update=True)
+    generation = int(row.value.get("generation", 0)) + 1 if row is not None else 1
+    value = {"bundle_dir": bundle_dir, "generation": generation, "serve_id": serve_id}
+    if row is None:
+        session.add(ServerState(name=BUNDLE_STATE, value=value, updated_at=utcnow()))
+    else:
+        row.value = value
+        row.updated_at = utcnow()
+    session.flush()
+    return generation
 
 
 def acceptance_by_guide(

@@ -81,7 +81,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
 
 
 def test_migrate_accepts_a_url_and_creates_the_sqlite_directory(tmp_path: Path) -> None:
