@@ -19,14 +19,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from copilot import __version__
-from server import service
+from server.auth import KeyCache
 from server.db import describe_url, make_engine, make_session_factory, migrate
+from server.db import repository as repo
 from server.errors import install_error_handlers
+from server.logs import configure_logging
 from server.metrics import Metrics
 from server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from server.routes import (
@@ -43,9 +47,11 @@ from server.routes import (
     ui,
 )
 from server.runtime import RuntimeHolder, build_runtime
+from server.served import ServedLog
 from server.settings import Settings, get_settings
+from server.sync import StateSync
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,30 @@ and script management for Chinese social retail. Every `/v1` route needs
 `Authorization: Bearer <api key>` (`copilot keys create`). Errors are JSON:
 `{"error": {"status", "message", "request_id"}}`.
 """
+
+
+def _startup_bundle(settings: Settings, session: Session) -> tuple[Path, int]:
+    """The bundle a process starts with, and its reload generation.
+
+    The configured bundle, unless a reload during this same server run (the same
+    ``serve_id``) made another current: a worker process that restarts then serves what its
+    siblings serve. A reload recorded by an earlier run is history, not an instruction.
+    """
+    state = repo.bundle_state(session)
+    if state is None:
+        return settings.bundle_dir, 0
+    if settings.serve_id is not None and state.get("serve_id") == settings.serve_id:
+        return Path(state["bundle_dir"]), int(state["generation"])
+    return settings.bundle_dir, int(state["generation"])
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one ``copilot serve --workers N`` process: settings and log level from the
+    ``COPILOT_*`` environment the parent set (``uvicorn --factory server.app:create_app_from_env``).
+    """
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,27 +109,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # for the GIL: a small pool serves as fast and keeps the slowest requests far faster.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         engine = make_engine(settings.database_url)
+        served: ServedLog | None = None
+        state_sync: StateSync | None = None
         try:
             migrate(engine)
             factory = make_session_factory(engine)
-            runtime = build_runtime(settings.bundle_dir, settings.rubric)
-            holder = RuntimeHolder(runtime, settings.rubric)
             with factory() as session:
-                service.load_feedback_and_states(holder, session)
+                bundle_dir, generation = _startup_bundle(settings, session)
+            runtime = build_runtime(bundle_dir, settings.rubric)
+            holder = RuntimeHolder(runtime, settings.rubric, generation)
+            served = ServedLog(factory, settings.served_write_seconds).start()
+            # Applies the stored pins, bans and feedback counts now, then keeps up with the
+            # other processes of this server.
+            state_sync = StateSync(holder, factory, metrics, settings.sync_seconds).start()
             app.state.holder = holder
             app.state.session_factory = factory
+            app.state.served = served
+            app.state.key_cache = KeyCache(settings.auth_cache_seconds)
             metrics.set_bundle(runtime.name)
             logger.info(
                 "serving",
                 extra={
                     "bundle": runtime.name,
-                    "bundle_dir": str(settings.bundle_dir),
+                    "bundle_dir": str(bundle_dir),
                     "database": describe_url(settings.database_url),
                 },
             )
             yield
         finally:
+            if state_sync is not None:
+                state_sync.close()
+            if served is not None:
+                served.close()
             engine.dispose()
+            metrics.close()
 
     app = FastAPI(
         title="Sales copilot API",

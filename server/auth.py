@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -30,6 +32,7 @@ from copilot.errors import ForbiddenError
 __all__ = [
     "KEY_PREFIX",
     "ROLES",
+    "KeyCache",
     "Principal",
     "Role",
     "generate_key",
@@ -159,3 +162,51 @@ def require(principal: Principal, role_or_roles: str | Iterable[str]) -> Princip
         ForbiddenError: its role is not among them.
     """
     return principal.require(role_or_roles)
+
+
+class KeyCache:
+    """The principals of recently checked API keys, trusted for ``ttl`` seconds.
+
+    Looking a key up costs a database query; a guide's tool sends the same key on every
+    message. Entries are keyed by the key's hash and only valid keys are kept, so a key created
+    a moment ago works at once, and a revoked key keeps working for at most ``ttl`` seconds.
+
+    Args:
+        ttl: seconds an entry is trusted (0 disables the cache).
+        max_size: entries kept; the cache is emptied when it would grow past this.
+
+    Example:
+        >>> cache = KeyCache(ttl=10)
+        >>> cache.put("cpk_abc", Principal(key_id=1, role="admin"))
+        >>> cache.get("cpk_abc").role
+        'admin'
+    """
+
+    def __init__(self, ttl: float, max_size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, plaintext: str) -> Principal | None:
+        """The principal of a key checked less than ``ttl`` seconds ago, else ``None``."""
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(hash_key(plaintext))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, plaintext: str, principal: Principal) -> None:
+        """Trust ``principal`` for this key for the next ``ttl`` seconds."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_size:
+                self._entries.clear()
+            self._entries[hash_key(plaintext)] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        """Forget every entry (after revoking keys in this process)."""
+        with self._lock:
+            self._entries.clear()

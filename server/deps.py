@@ -8,6 +8,7 @@
 - ``PrincipalDep``: who the ``Authorization: Bearer <key>`` header speaks for; 401 without a
   valid key.
 - ``MetricsDep``: the app's :class:`~server.metrics.Metrics`.
+- ``ServedDep``: the app's :class:`~server.served.ServedLog` of served suggestions.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from server.auth import Principal
+from server.auth import KeyCache, Principal
 from server.db import authenticate
 from server.metrics import Metrics
 from server.runtime import Runtime, RuntimeHolder
+from server.served import ServedLog
 from server.settings import Settings
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "MetricsDep",
     "PrincipalDep",
     "RuntimeDep",
+    "ServedDep",
     "SessionDep",
     "SettingsDep",
     "get_app_settings",
@@ -37,8 +41,10 @@ __all__ = [
     "get_metrics",
     "get_principal",
     "get_runtime",
+    "get_served",
     "get_session",
 ]
+
 
 async def get_app_settings(request: Request) -> Settings:
     """The settings the app was built with (``create_app(settings)``, else :func:`get_settings`).
@@ -90,7 +96,14 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
+async def get_served(request: Request) -> ServedLog:
+    """The app's log of served suggestions (call ``flush()`` before reading served rows)."""
+    served: ServedLog = request.app.state.served
+    return served
+
+
 HolderDep = Annotated[RuntimeHolder, Depends(get_holder)]
+ServedDep = Annotated[ServedLog, Depends(get_served)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -100,12 +113,21 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(
+def _lookup(request: Request, plaintext: str) -> Principal | None:
+    with request.app.state.session_factory() as session:
+        return authenticate(session, plaintext)
+
+
+async def get_principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the request's API key.
+
+    A key checked in the last ``COPILOT_AUTH_CACHE_SECONDS`` is trusted without a query (see
+    :class:`~server.auth.KeyCache`); otherwise it is looked up in a worker thread, in a session
+    of its own that is closed at once (holding a pooled connection while waiting for a thread
+    could starve the requests that hold the threads).
 
     Raises:
         HTTPException: 401 when the header is missing, malformed, or names no active key.
@@ -127,14 +149,16 @@ def get_principal(
             "missing API key: send the header 'Authorization: Bearer <api key>' (an admin "
             "creates keys with `copilot keys create`)"
         )
-    principal = authenticate(session, credentials.credentials)
-    # End the read now: the route may wait for a worker thread, and a request holding a pooled
-    # connection while it waits can starve the requests that hold threads (a deadlock).
-    session.rollback()
+    plaintext = credentials.credentials
+    cache: KeyCache = request.app.state.key_cache
+    principal = cache.get(plaintext)
     if principal is None:
-        raise _unauthorized(
-            "invalid or revoked API key; ask an admin for a key (`copilot keys create`)"
-        )
+        principal = await anyio.to_thread.run_sync(_lookup, request, plaintext)
+        if principal is None:
+            raise _unauthorized(
+                "invalid or revoked API key; ask an admin for a key (`copilot keys create`)"
+            )
+        cache.put(plaintext, principal)
     return principal
 
 

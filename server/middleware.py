@@ -4,7 +4,7 @@ Two plain ASGI classes (not Starlette's ``BaseHTTPMiddleware``, which buffers re
 breaks context variables):
 
 - :class:`RequestContextMiddleware` (outermost): takes the ``X-Request-ID`` header or makes an
-  id, echoes it on the response, logs one JSON line per request (method, route template,
+  id, echoes it on the response (with ``X-Served-By``: host and process id of the worker), logs one JSON line per request (method, route template,
   status, ms, request id), records the latency histogram, and turns an unexpected exception
   into a JSON 500 that names the request id instead of a bare text page.
 - :class:`BodyLimitMiddleware`: refuses a body over ``max_body_bytes`` with 413, whether or not
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import time
 import uuid
 from typing import Any
@@ -87,6 +89,8 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Which server process answered (``copilot serve --workers N`` runs several).
+        self._served_by = f"{socket.gethostname()}/{os.getpid()}".encode("latin-1", "replace")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request (other scope types pass through)."""
@@ -115,6 +119,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append((b"x-served-by", self._served_by))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -30,7 +30,7 @@ from copilot.scoring import Scorer, load_rubric
 from models.bundle import Bundle, load_bundle
 from models.suggest import SuggestionEngine, engine_for
 
-__all__ = ["Runtime", "RuntimeHolder", "build_runtime", "engine_counts"]
+__all__ = ["Runtime", "RuntimeHolder", "build_runtime"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,27 +125,14 @@ def _warm_up(path: Path, scorer: Scorer, engine: SuggestionEngine) -> None:
         ) from exc
 
 
-def engine_counts(acceptance: Mapping[int, Mapping[str, Any]]) -> dict[int, tuple[int, int]]:
-    """``{script_id: (judged, accepted)}`` for the engine from the repository's acceptance rows.
-
-    An edited suggestion counts as accepted (the guide started from it); a served suggestion
-    without feedback is not judged at all.
-    """
-    out = {}
-    for sid, row in acceptance.items():
-        accepted = int(row.get("accepted") or 0) + int(row.get("edited") or 0)
-        judged = accepted + int(row.get("rejected") or 0)
-        if judged:
-            out[int(sid)] = (judged, accepted)
-    return out
-
-
 class RuntimeHolder:
     """Holds the current :class:`Runtime`; swaps it atomically and keeps pins, bans and feedback.
 
     Args:
         runtime: the first runtime.
         rubric: the rubric file every reload uses (the one the server was started with).
+        generation: the reload generation ``runtime`` stands for (the server processes share
+            one counter in the database; a process that sees a newer one reloads).
 
     Example:
         >>> holder = RuntimeHolder(build_runtime("models/default"))
@@ -153,9 +140,12 @@ class RuntimeHolder:
         >>> old, new = holder.reload("models/v2")
     """
 
-    def __init__(self, runtime: Runtime, rubric: str | Path | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, rubric: str | Path | None = None, generation: int = 0
+    ) -> None:
         self._current = runtime
         self._rubric = rubric
+        self.generation = generation
         self._states: dict[int, str] = {}
         self._counts: dict[int, tuple[int, int]] = {}
         self._lock = threading.Lock()  # guards _current, _states and _counts together
@@ -171,12 +161,15 @@ class RuntimeHolder:
         """Script id -> ``"pinned"`` or ``"banned"``, as last applied."""
         return dict(self._states)
 
-    def reload(self, bundle_dir: str | Path | None = None) -> tuple[Runtime, Runtime]:
+    def reload(
+        self, bundle_dir: str | Path | None = None, generation: int | None = None
+    ) -> tuple[Runtime, Runtime]:
         """Load a bundle and make it current; requests in flight finish on the old one.
 
         Args:
             bundle_dir: the new bundle; the current runtime's directory when ``None`` (to pick
                 up a bundle retrained in place).
+            generation: the reload generation it stands for, set with the swap.
 
         Returns:
             ``(old, new)`` runtimes.
@@ -190,6 +183,8 @@ class RuntimeHolder:
             with self._lock:
                 self._apply(new)
                 old, self._current = self._current, new
+                if generation is not None:
+                    self.generation = generation
         logger.info("bundle reloaded", extra={"old": old.name, "new": new.name})
         return old, new
 

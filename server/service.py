@@ -11,6 +11,7 @@ only :class:`~copilot.errors.CopilotError` subclasses, which the app maps to HTT
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +29,8 @@ from server.auth import Principal
 from server.db import repository as repo
 from server.db.models import ConversationRow
 from server.metrics import Metrics
-from server.runtime import Runtime, RuntimeHolder, engine_counts
+from server.runtime import Runtime, RuntimeHolder
+from server.served import ServedLog
 from server.settings import Settings
 
 __all__ = [
@@ -49,9 +51,13 @@ __all__ = [
     "set_script_state",
     "store_conversations",
     "suggest",
+    "sync",
+    "follow_reload",
 ]
 
 TimeBound = date | datetime
+
+logger = logging.getLogger(__name__)
 
 _EVERYONE = Principal(key_id=0, role="admin")
 """Used only to tell "exists outside your scope" (403) from "does not exist" (404)."""
@@ -157,7 +163,7 @@ def _what(conversation: Conversation) -> str:
 
 def suggest(
     runtime: Runtime,
-    session: Session,
+    served: ServedLog,
     principal: Principal,
     conversation: Conversation,
     k: int,
@@ -167,6 +173,8 @@ def suggest(
 
     A guide may ask only for its own conversations (one without ``guide_id`` is taken as its
     own); a supervisor for its stores' (or a conversation without a store); an admin for any.
+    The served records are queued on ``served`` (written within its interval), so answering
+    needs no database round trip.
 
     Raises:
         ForbiddenError: the conversation is outside the caller's scope.
@@ -178,19 +186,16 @@ def suggest(
         principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
     result = runtime.engine.suggest(conversation, k=k)
     suggestions = [{**s, "script_id": s["id"]} for s in result["suggestions"]]
-    served = _write(
-        session,
-        lambda: repo.record_suggestions(
-            session,
-            conversation_id=conversation.conversation_id,
-            guide_id=conversation.guide_id,
-            store_id=conversation.store_id,
-            message_index=len(conversation.messages),
-            suggestions=suggestions,
-        ),
+    rows = repo.served_rows(
+        conversation_id=conversation.conversation_id,
+        guide_id=conversation.guide_id,
+        store_id=conversation.store_id,
+        message_index=len(conversation.messages),
+        suggestions=suggestions,
     )
+    served.add(rows)
     result["suggestions"] = [
-        {**s, "id": served_id} for s, served_id in zip(suggestions, served, strict=True)
+        {**s, "id": row["id"]} for s, row in zip(suggestions, rows, strict=True)
     ]
     return result
 
@@ -421,6 +426,7 @@ def guide_scorecard(
 
 def record_feedback(
     holder: RuntimeHolder,
+    served: ServedLog,
     session: Session,
     principal: Principal,
     suggestion_id: str,
@@ -430,18 +436,28 @@ def record_feedback(
     """Record feedback on a served suggestion and feed it into the script ranking.
 
     The engine's counts move by this one judgement; when it replaces an earlier one (whose
-    outcome is not known here) they are reloaded from storage instead.
+    outcome is not known here) they are reloaded from storage instead. A suggestion this
+    process served is written first; one that another process served may still be queued
+    there, so an unknown ``sg_`` id is looked up once more after that process's write interval.
 
     Raises:
         NotFoundError: no suggestion served under that id.
         ForbiddenError: it was served outside the caller's scope.
     """
+    served.flush()
     with _FEEDBACK_LOCK:
-        recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
+        try:
+            recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
+        except NotFoundError:
+            session.rollback()
+            if not suggestion_id.startswith("sg_") or served.interval <= 0:
+                raise
+            time.sleep(2 * served.interval + 0.05)
+            recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
         session.commit()
         script_id = recorded.get("script_id")
         if recorded.get("replaced"):
-            holder.set_acceptance(engine_counts(repo.acceptance_by_script(session)))
+            holder.set_acceptance(repo.judgements_by_script(session))
         elif script_id is not None:
             holder.add_judgement(int(script_id), accepted=outcome in ("accepted", "edited"))
     return {"suggestion_id": suggestion_id, "outcome": outcome}
@@ -451,7 +467,62 @@ def load_feedback_and_states(holder: RuntimeHolder, session: Session) -> None:
     """Apply every stored pin, ban and feedback count to the holder (at start-up)."""
     with _STATE_LOCK, _FEEDBACK_LOCK:
         holder.set_script_states(repo.script_states(session))
-        holder.set_acceptance(engine_counts(repo.acceptance_by_script(session)))
+        holder.set_acceptance(repo.judgements_by_script(session))
+
+
+def sync(holder: RuntimeHolder, session: Session, metrics: Metrics, seen: dict[str, Any]) -> None:
+    """Catch up with what other server processes stored: a reload, pins and bans, feedback.
+
+    Called every ``COPILOT_SYNC_SECONDS`` by :class:`server.sync.StateSync`. Each part reads
+    and applies under the lock its writers take, so a change made here at the same moment is
+    never overwritten by an older read.
+
+    Args:
+        holder: this process's runtime holder.
+        session: an open session.
+        metrics: updated when the bundle changes.
+        seen: what the last call saw (``{"feedback": version}``); updated in place.
+    """
+    follow_reload(holder, session, metrics)
+    with _STATE_LOCK:
+        states = repo.script_states(session)
+        if states != holder.script_states:
+            holder.set_script_states(states)
+    with _FEEDBACK_LOCK:
+        version = repo.feedback_version(session)
+        if version != seen.get("feedback"):
+            holder.set_acceptance(repo.judgements_by_script(session))
+            seen["feedback"] = version
+    session.rollback()
+
+
+def follow_reload(holder: RuntimeHolder, session: Session, metrics: Metrics) -> bool:
+    """Load the bundle another process's reload made current, if this one serves an older one.
+
+    Returns:
+        Whether this process took a new generation (a bundle that fails to load here is
+        logged and skipped, and the old one keeps serving).
+    """
+    state = repo.bundle_state(session)
+    if state is None or int(state["generation"]) <= holder.generation:
+        return False
+    generation = int(state["generation"])
+    try:
+        _, new = holder.reload(state["bundle_dir"], generation=generation)
+    except (BundleError, ConfigError) as exc:
+        holder.generation = generation  # do not retry every interval; a new reload will
+        metrics.reloads.labels(result="error").inc()
+        logger.error(
+            "could not follow the reload to %s (generation %d): %s; still serving %s",
+            state["bundle_dir"],
+            generation,
+            exc,
+            holder.current.name,
+        )
+        return True
+    metrics.reloads.labels(result="ok").inc()
+    metrics.set_bundle(new.name)
+    return True
 
 
 # --------------------------------------------------------------------------- scripts
@@ -549,6 +620,7 @@ def reload(
     principal: Principal,
     metrics: Metrics,
     bundle_dir: str | None,
+    serve_id: str | None = None,
 ) -> dict[str, Any]:
     """Load a bundle and make it current (admins); the old one keeps serving if it fails.
 
@@ -565,6 +637,11 @@ def reload(
     except (BundleError, ConfigError) as exc:
         metrics.reloads.labels(result="error").inc()
         raise InputError(f"{exc}; still serving {holder.current.name}") from exc
+    # The other processes of this server follow within COPILOT_SYNC_SECONDS.
+    holder.generation = _write(
+        session,
+        lambda: repo.set_bundle_state(session, str(new.bundle_dir.resolve()), serve_id),
+    )
     load_feedback_and_states(holder, session)
     metrics.reloads.labels(result="ok").inc()
     metrics.set_bundle(new.name)

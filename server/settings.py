@@ -15,7 +15,17 @@ variable                   default                         meaning
 ``COPILOT_MAX_CONVERSATIONS`` ``500``                      most conversations per POST
 ``COPILOT_LOG_LEVEL``      ``INFO``                        log level of the JSON logs
 ``COPILOT_SUGGEST_K``      ``3``                           suggestions when a request gives no ``k``
-``COPILOT_WORKER_THREADS`` ``4``                           threads running requests (GIL-bound work)
+``COPILOT_WORKER_THREADS`` ``4``                           threads running requests, per process
+``COPILOT_WORKERS``        ``1``                           server processes ``copilot serve`` runs
+``COPILOT_AUTH_CACHE_SECONDS`` ``10``                      how long a checked API key is trusted
+                                                           without asking the database again (a
+                                                           revoked key works at most this long; 0:
+                                                           every request asks)
+``COPILOT_SYNC_SECONDS``   ``2``                           how often each process picks up pins,
+                                                           bans, feedback and reloads made by the
+                                                           others (0: never)
+``COPILOT_SERVED_WRITE_SECONDS`` ``0.2``                   served suggestions are written in
+                                                           batches this often (0: each request)
 =========================  ==============================  ===========================================
 
 Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
@@ -59,6 +69,14 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     suggest_k: int = Field(default=3, ge=1, le=20)
     worker_threads: int = Field(default=4, ge=1, le=256)
+    workers: int = Field(default=1, ge=1, le=64)
+    auth_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    sync_seconds: float = Field(default=2.0, ge=0, le=3600)
+    served_write_seconds: float = Field(default=0.2, ge=0, le=60)
+    serve_id: str | None = Field(
+        default=None,
+        description="set by `copilot serve` for its worker processes: one id per server run",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

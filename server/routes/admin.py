@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from server import service
-from server.deps import HolderDep, MetricsDep, PrincipalDep, SessionDep
+from server.deps import HolderDep, MetricsDep, PrincipalDep, SessionDep, SettingsDep
 from server.routes import error_responses
 from server.schemas import ReloadCreate, ReloadPublic
 
@@ -22,11 +22,14 @@ def reload(
     session: SessionDep,
     principal: PrincipalDep,
     metrics: MetricsDep,
+    settings: SettingsDep,
     body: ReloadCreate | None = None,
 ) -> dict[str, Any]:
     """Load a bundle (default: the current bundle's directory again) and make it current.
 
     Requests in flight finish on the old bundle; pins, bans and feedback carry over. A bundle
-    that cannot be loaded leaves the current one serving (admins only).
+    that cannot be loaded leaves the current one serving (admins only). With several server
+    processes, the others load it within ``COPILOT_SYNC_SECONDS``.
     """
-    return service.reload(holder, session, principal, metrics, body.bundle_dir if body else None)
+    bundle_dir = body.bundle_dir if body else None
+    return service.reload(holder, session, principal, metrics, bundle_dir, settings.serve_id)

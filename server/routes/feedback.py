@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from server import service
-from server.deps import HolderDep, MetricsDep, PrincipalDep, SessionDep
+from server.deps import HolderDep, MetricsDep, PrincipalDep, ServedDep, SessionDep
 from server.routes import error_responses
 from server.schemas import FeedbackCreate, FeedbackPublic
 
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1", tags=["suggestions"])
 def feedback(
     body: FeedbackCreate,
     holder: HolderDep,
+    served: ServedDep,
     session: SessionDep,
     principal: PrincipalDep,
     metrics: MetricsDep,
@@ -35,7 +36,7 @@ def feedback(
     ranking at once.
     """
     result = service.record_feedback(
-        holder, session, principal, body.suggestion_id, body.outcome, body.final_text
+        holder, served, session, principal, body.suggestion_id, body.outcome, body.final_text
     )
     metrics.feedback.labels(outcome=body.outcome).inc()
     return result

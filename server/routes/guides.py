@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from server import service
-from server.deps import PrincipalDep, SessionDep
+from server.deps import PrincipalDep, ServedDep, SessionDep
 from server.routes import error_responses
 from server.schemas import GuidePage, ScorecardPublic
 
@@ -25,12 +25,14 @@ _UNTIL = "ISO date (that whole day) or datetime."
 def leaderboard(
     session: SessionDep,
     principal: PrincipalDep,
+    served: ServedDep,
     store_id: str | None = None,
     since: Annotated[str | None, Query(description=_SINCE)] = None,
     until: Annotated[str | None, Query(description=_UNTIL)] = None,
 ) -> dict[str, Any]:
     """Guides ranked by average overall score, with acceptance of their suggestions
     (supervisors: their stores; admins: all; guides may not list guides)."""
+    served.flush()  # count what this process served a moment ago
     return service.guides(
         session,
         principal,
@@ -49,6 +51,7 @@ def guide_scorecard(
     guide_id: str,
     session: SessionDep,
     principal: PrincipalDep,
+    served: ServedDep,
     since: Annotated[str | None, Query(description=_SINCE)] = None,
     until: Annotated[str | None, Query(description=_UNTIL)] = None,
     period: Literal["day", "week", "month"] = "week",
@@ -57,6 +60,7 @@ def guide_scorecard(
 
     A guide key may read only its own.
     """
+    served.flush()
     return service.guide_scorecard(
         session,
         principal,

@@ -32,5 +32,9 @@ def readyz(request: Request) -> Any:
 
 @router.get("/metrics", response_class=Response)
 def metrics(metrics: MetricsDep) -> Response:
-    """Prometheus metrics (text exposition format)."""
+    """Prometheus metrics (text exposition format).
+
+    With several workers (``PROMETHEUS_MULTIPROC_DIR`` set), the sums over every worker, whichever
+    one answers. A plain ``def``: reading the workers' files runs in the thread pool.
+    """
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from server import service
-from server.deps import HolderDep, PrincipalDep, RuntimeDep, SessionDep
+from server.deps import HolderDep, PrincipalDep, RuntimeDep, ServedDep, SessionDep
 from server.routes import error_responses
 from server.schemas import ScriptPage, ScriptPublic, ScriptSort, ScriptState, ScriptStateCreate
 
@@ -21,6 +21,7 @@ def list_scripts(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    served: ServedDep,
     action: str | None = None,
     intent: str | None = None,
     q: Annotated[str | None, Query(description="Text the script contains.")] = None,
@@ -30,6 +31,7 @@ def list_scripts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Scripts with lift, sample size, pin/ban state and guides' acceptance."""
+    served.flush()  # count what this process served a moment ago
     return service.list_scripts(
         runtime,
         session,
@@ -47,10 +49,15 @@ def list_scripts(
     "/scripts", response_model=ScriptPublic, responses=error_responses(400, 401, 403, 404, 422)
 )
 def set_state(
-    body: ScriptStateCreate, holder: HolderDep, session: SessionDep, principal: PrincipalDep
+    body: ScriptStateCreate,
+    holder: HolderDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    served: ServedDep,
 ) -> dict[str, Any]:
     """Pin a script (it leads when it fits) or ban it (never served); effective at once,
     kept across reloads and restarts (supervisors and admins)."""
+    served.flush()
     return service.set_script_state(holder, session, principal, body.script_id, body.state)
 
 
@@ -58,7 +65,12 @@ def set_state(
     "/scripts/{script_id}", response_model=ScriptPublic, responses=error_responses(401, 403, 404)
 )
 def clear_state(
-    script_id: int, holder: HolderDep, session: SessionDep, principal: PrincipalDep
+    script_id: int,
+    holder: HolderDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    served: ServedDep,
 ) -> dict[str, Any]:
     """Clear a script's pin or ban (supervisors and admins)."""
+    served.flush()
     return service.set_script_state(holder, session, principal, script_id, None)

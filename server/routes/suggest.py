@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from server import service
-from server.deps import MetricsDep, PrincipalDep, RuntimeDep, SessionDep, SettingsDep
+from server.deps import MetricsDep, PrincipalDep, RuntimeDep, ServedDep, SettingsDep
 from server.routes import error_responses
 from server.schemas import SuggestCreate, SuggestPublic
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["suggestions"])
 def suggest(
     body: SuggestCreate,
     runtime: RuntimeDep,
-    session: SessionDep,
+    served: ServedDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     metrics: MetricsDep,
@@ -35,7 +35,7 @@ def suggest(
     key may ask only for its own conversations (one without ``guide_id`` is taken as its own).
     """
     result = service.suggest(
-        runtime, session, principal, body.conversation, body.k or settings.suggest_k, settings
+        runtime, served, principal, body.conversation, body.k or settings.suggest_k, settings
     )
     metrics.suggestions_served.inc(len(result["suggestions"]))
     return result

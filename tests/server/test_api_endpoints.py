@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ PRICE = [("customer", "这件大衣有点贵，有没有优惠券，能便宜点
 def server(
     scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    settings = make_settings(scoring_bundle_dir, tmp_path_factory.mktemp("api-endpoints"))
+    settings = make_settings(
+        scoring_bundle_dir, tmp_path_factory.mktemp("api-endpoints"), auth_cache_seconds=1.0
+    )
     with live_server(settings) as running:
         yield running
 
@@ -111,10 +114,16 @@ def test_request_id_is_echoed_or_made_and_logged_as_json(
     assert made.headers["x-request-id"] != "bad id!" and len(made.headers["x-request-id"]) == 32
     error = client.get("/v1/me", headers={"X-Request-ID": "trace-43"})
     assert assert_error(error, 401)["request_id"] == "trace-43"
-    lines = [
-        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "server.access"
-    ]
-    logged = {line["request_id"]: line for line in lines}
+
+    def logged_lines() -> dict[str, dict[str, Any]]:
+        records = [r for r in caplog.records if r.name == "server.access"]
+        lines = [json.loads(JsonFormatter().format(r)) for r in records]
+        return {line["request_id"]: line for line in lines}
+
+    # The line is written after the response is sent: give the server thread a moment.
+    deadline = time.monotonic() + 5
+    while "trace-43" not in (logged := logged_lines()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert logged["trace-42.a"]["route"] == "/healthz" and logged["trace-42.a"]["status"] == 200
     assert logged["trace-43"]["status"] == 401 and logged["trace-43"]["method"] == "GET"
     assert isinstance(logged["trace-43"]["ms"], float) and logged["trace-43"]["route"] == "/v1/me"
@@ -141,7 +150,7 @@ def test_v1_needs_a_valid_key(server: LiveServer, header: str | None, fragment: 
         assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_a_revoked_key_stops_working(server: LiveServer) -> None:
+def test_a_revoked_key_stops_working_once_its_cache_entry_expires(server: LiveServer) -> None:
     from server.db import make_engine, make_session_factory, revoke_api_key
 
     server.add_key("short_lived", role="guide", guide_id="g-009")
@@ -151,7 +160,12 @@ def test_a_revoked_key_stops_working(server: LiveServer) -> None:
     engine = make_engine(server.settings.database_url)
     with make_session_factory(engine).begin() as session:
         assert revoke_api_key(session, me["key_id"])
+    revoked = time.monotonic()
     engine.dispose()
+    # Trusted from the cache for at most COPILOT_AUTH_CACHE_SECONDS (1 s here), then refused.
+    while client.get("/v1/me").status_code == 200:
+        assert time.monotonic() - revoked < server.settings.auth_cache_seconds + 0.5
+        time.sleep(0.05)
     assert_error(client.get("/v1/me"), 401, "invalid or revoked")
 
 

@@ -1,0 +1,178 @@
+"""``copilot serve --workers 2``: two real server processes on one port and one SQLite file.
+
+Each worker keeps its own models in memory; what one worker changes (a ban, feedback, a
+reload) must reach the other through the database, and ``/metrics`` must add both up. The
+``X-Served-By`` header tells which process answered; new connections spread over both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.db import create_api_key, make_engine, make_session_factory, migrate
+from tests.builders import conversation_dict
+
+SYNC_SECONDS = 0.5
+CONVERSATION = conversation_dict(
+    "workers-1", [("customer", "这件有M码吗，今天下单什么时候发货")], guide_id="g-001"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Workers:
+    """The running server: base URL and an admin key."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def fresh(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request on a new connection (so either worker may take it)."""
+        return httpx.request(method, self.url + path, headers=self.headers, timeout=60, **kwargs)
+
+    def on_each_worker(
+        self, method: str, path: str, check: Callable[[httpx.Response], bool], **kwargs: Any
+    ) -> dict[str, httpx.Response]:
+        """Send new-connection requests until both workers answered; assert ``check`` on
+        every answer. Returns the last answer of each worker."""
+        answers: dict[str, httpx.Response] = {}
+        for _ in range(400):
+            response = self.fresh(method, path, **kwargs)
+            assert check(response), (response.headers.get("x-served-by"), response.text)
+            answers[response.headers["x-served-by"]] = response
+            if len(answers) == 2:
+                return answers
+        raise AssertionError(f"only {list(answers)} answered 400 new connections")
+
+
+@pytest.fixture(scope="module")
+def renamed_bundle(scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("workers-bundle") / "renamed"
+    shutil.copytree(scoring_bundle_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text("utf-8"))
+    manifest["name"] = "renamed"
+    (copy / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def workers(
+    scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workers]:
+    tmp = tmp_path_factory.mktemp("api-workers")
+    url = f"sqlite:///{tmp / 'copilot.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    with make_session_factory(engine).begin() as session:
+        key, _ = create_api_key(session, "admin")
+    engine.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "COPILOT_DATABASE_URL": url,
+        "COPILOT_SYNC_SECONDS": str(SYNC_SECONDS),
+        "COPILOT_LOG_LEVEL": "WARNING",
+    }
+    log = (tmp / "serve.log").open("w")
+    command = [sys.executable, "-m", "copilot.cli", "serve", "--workers", "2"]
+    command += ["--bundle", str(scoring_bundle_dir), "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Workers(f"http://127.0.0.1:{port}", key)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (tmp / "serve.log").read_text()
+            assert time.monotonic() < deadline, "copilot serve --workers 2 did not start"
+            try:
+                server.on_each_worker("GET", "/readyz", lambda r: r.status_code == 200)
+                break
+            except (httpx.TransportError, AssertionError):
+                time.sleep(0.5)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def _suggest(server: Workers) -> httpx.Response:
+    return server.fresh("POST", "/v1/suggest", json={"conversation": CONVERSATION, "k": 3})
+
+
+def test_both_workers_serve_and_metrics_add_them_up(workers: Workers) -> None:
+    def served_total() -> float:
+        text = workers.fresh("GET", "/metrics").text
+        return float(re.search(r"^suggestions_served_total (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+
+    before = served_total()
+    by_worker: dict[str, int] = {}
+    for _ in range(30):
+        response = _suggest(workers)
+        assert response.status_code == 200, response.text
+        by_worker[response.headers["x-served-by"]] = by_worker.get(
+            response.headers["x-served-by"], 0
+        ) + len(response.json()["suggestions"])
+    assert len(by_worker) == 2, by_worker  # 30 new connections reached both processes
+    assert served_total() - before == sum(by_worker.values())
+
+
+def test_a_ban_on_one_worker_reaches_the_other(workers: Workers) -> None:
+    first = _suggest(workers)
+    banned = first.json()["suggestions"][0]["script_id"]
+    response = workers.fresh("POST", "/v1/scripts", json={"script_id": banned, "state": "banned"})
+    assert response.status_code == 200, response.text
+    time.sleep(3 * SYNC_SECONDS)
+
+    def never_serves_banned(r: httpx.Response) -> bool:
+        return r.status_code == 200 and banned not in [
+            s["script_id"] for s in r.json()["suggestions"]
+        ]
+
+    workers.on_each_worker(
+        "POST", "/v1/suggest", never_serves_banned, json={"conversation": CONVERSATION, "k": 3}
+    )
+    workers.fresh("DELETE", f"/v1/scripts/{banned}")
+
+
+def test_feedback_on_a_suggestion_the_other_worker_served(workers: Workers) -> None:
+    served = _suggest(workers)
+    origin = served.headers["x-served-by"]
+    suggestion_id = served.json()["suggestions"][0]["id"]
+    for _ in range(400):  # at once, before that worker's batch write is due
+        response = workers.fresh(
+            "POST", "/v1/feedback", json={"suggestion_id": suggestion_id, "outcome": "accepted"}
+        )
+        assert response.status_code == 201, response.text
+        if response.headers["x-served-by"] != origin:
+            return
+    raise AssertionError("no feedback request reached the other worker")
+
+
+def test_a_reload_on_one_worker_reaches_the_other(workers: Workers, renamed_bundle: Path) -> None:
+    response = workers.fresh("POST", "/v1/admin/reload", json={"bundle_dir": str(renamed_bundle)})
+    assert response.status_code == 200, response.text
+    assert response.json()["bundle"].startswith("renamed@")
+    time.sleep(3 * SYNC_SECONDS + 1.0)  # the other worker loads the bundle itself
+    workers.on_each_worker(
+        "GET",
+        "/readyz",
+        lambda r: r.status_code == 200 and r.json()["bundle"].startswith("renamed@"),
+    )
