@@ -22,8 +22,11 @@ from server.db import (
     Base,
     acceptance_by_guide,
     acceptance_by_script,
+    bundle_state,
+    feedback_version,
     get_conversation,
     iter_reports,
+    judgements_by_script,
     list_conversations,
     make_engine,
     make_session_factory,
@@ -31,6 +34,7 @@ from server.db import (
     record_feedback,
     record_suggestions,
     script_states,
+    set_bundle_state,
     set_script_state,
     upsert_conversations,
 )
@@ -82,6 +86,29 @@ def test_migrations_match_the_models(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         assert context.get_current_revision() == "0002"
+
+
+def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from server.db import MIGRATIONS_DIR
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")  # a database made before server_state existed
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO script_states VALUES (4, 'pinned', 'key 1', '2026-01-01')")
+        )
+    migrate(engine)
+    with make_session_factory(engine)() as session:
+        assert script_states(session) == {4: "pinned"}  # kept
+        assert bundle_state(session) is None  # and the new table is there
+    engine.dispose()
 
 
 def test_migrate_accepts_a_url_and_creates_the_sqlite_directory(tmp_path: Path) -> None:
@@ -518,6 +545,31 @@ def test_acceptance_rates_per_script_and_per_guide(session: Session) -> None:
     assert acceptance_by_guide(session, ADMIN, guide_id="g-2", store_id="s-2")["g-2"]["shown"] == 2
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     assert acceptance_by_guide(session, ADMIN, since=tomorrow) == {}
+    # What the ranking uses: (judged, accepted) per script, edited counting as accepted.
+    assert judgements_by_script(session) == {7: (2, 2), 9: (2, 1)}
+
+
+def test_feedback_version_changes_with_every_feedback(session: Session) -> None:
+    ids = serve(session, "g-1", "s-1", 7, 9)
+    session.commit()
+    empty = feedback_version(session)
+    assert empty == (0, None)
+    record_feedback(session, ids[0], "accepted", None, ADMIN)
+    session.commit()
+    first = feedback_version(session)
+    assert first[0] == 1
+    record_feedback(session, ids[0], "rejected", None, ADMIN)  # replaces: same count
+    session.commit()
+    assert feedback_version(session) not in (empty, first)
+
+
+def test_bundle_state_counts_generations(session: Session) -> None:
+    assert bundle_state(session) is None
+    assert set_bundle_state(session, "/models/a", "run-1") == 1
+    session.commit()
+    assert set_bundle_state(session, "/models/b", None) == 2
+    session.commit()
+    assert bundle_state(session) == {"bundle_dir": "/models/b", "generation": 2, "serve_id": None}
 
 
 def test_record_suggestions_needs_text(session: Session) -> None:
