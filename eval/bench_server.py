@@ -129,6 +129,7 @@ async def _load(
     Errors are counted by status code or exception class name; none stops the run."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
+    served_by: dict[str, int] = {}  # answers per server process (X-Served-By)
     counter = itertools.count()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     target = URL(f"{url}{path}")  # parsed once, not per request
@@ -158,6 +159,7 @@ async def _load(
                     async with session.post(target, data=body) as response:
                         await response.read()
                         status = response.status
+                        by = response.headers.get("x-served-by", "?")
                 except Exception as exc:  # any failure is counted, by kind; the run goes on
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     continue
@@ -165,6 +167,7 @@ async def _load(
                     errors[str(status)] = errors.get(str(status), 0) + 1
                     continue
                 latencies.append((time.perf_counter() - started) * 1000)
+                served_by[by] = served_by.get(by, 0) + 1
 
         await asyncio.gather(*(worker(k) for k in range(clients)))
         elapsed = time.perf_counter() - began
@@ -185,6 +188,8 @@ async def _load(
         "error_kinds": errors,
         # the load generator's own CPU (user + system) per request sent, of the shared cores
         "client_cpu_ms_per_request": round(cpu_ms / sent, 3) if sent else None,
+        # how the requests spread over the server's worker processes
+        "served_by": sorted(served_by.values(), reverse=True),
     }
 
 
@@ -283,13 +288,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out_path.write_text(json.dumps(out, indent=2))
     print(f"\nload test: {args.clients} clients x {args.seconds:g}s, server workers {args.workers}")
-    print("| route | load | req/s | p50 ms | p95 ms | p99 ms | errors | client CPU ms/req |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| route | load | req/s | p50 ms | p95 ms | p99 ms | errors | client CPU ms/req "
+        "| answers per worker |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results.values():
         print(
             f"| POST {r['path']} | {r['mode']} | {r['requests_per_s']} | {r['p50_ms']} | "
             f"{r['p95_ms']} | {r['p99_ms']} | {r['errors']} {r['error_kinds'] or ''} | "
-            f"{r['client_cpu_ms_per_request']} |"
+            f"{r['client_cpu_ms_per_request']} | {' / '.join(map(str, r['served_by']))} |"
         )
     print(f"wrote {out_path}")
     return out

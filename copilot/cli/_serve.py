@@ -47,6 +47,17 @@ def serve(
         str | None,
         typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR [env COPILOT_LOG_LEVEL]."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=64,
+            help="Server processes, each with its own copy of the models (about the number of "
+            "cores; see the README) [env COPILOT_WORKERS; 1].",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /docs, metrics at /metrics, dashboard at /ui).
 
@@ -72,6 +83,7 @@ def serve(
         "rubric": rubric,
         "data_dir": data_dir,
         "log_level": log_level,
+        "workers": workers,
     }
     with handle_errors():
         try:
@@ -88,17 +100,60 @@ def serve(
         configure_logging(settings.log_level)
         err_console.print(
             f"serving {settings.bundle_dir} on http://{settings.host}:{settings.port} "
-            f"(docs /docs, dashboard /ui; database {describe_url(settings.database_url)})",
+            f"(docs /docs, dashboard /ui; database {describe_url(settings.database_url)}; "
+            f"{settings.workers} process{'es' if settings.workers > 1 else ''})",
             highlight=False,
         )
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,  # our JSON logging, set up above
-            access_log=False,  # the app logs each request itself, with its request id
-            ws="none",
-        )
+        common: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_config": None,  # our JSON logging, set up above
+            "access_log": False,  # the app logs each request itself, with its request id
+            "ws": "none",
+        }
+        if settings.workers == 1:
+            uvicorn.run(create_app(settings), **common)
+            return
+        _serve_workers(settings, common)
+
+
+def _serve_workers(settings: Any, common: dict[str, Any]) -> None:
+    """Run ``settings.workers`` server processes on one port (:func:`server.workers.serve_workers`).
+
+    Each worker is a fresh interpreter that builds its app from the environment
+    (``server.app:create_app_from_env``), so every setting is passed down as ``COPILOT_*``;
+    ``COPILOT_SERVE_ID`` tells the workers of this run apart from earlier runs (a restarted
+    worker follows a reload made during this run), and ``PROMETHEUS_MULTIPROC_DIR`` (a fresh
+    directory, removed afterwards) lets ``/metrics`` add up every worker.
+    """
+    import os
+    import shutil
+    import tempfile
+    import uuid
+
+    from server.metrics import MULTIPROC_DIR_ENV
+    from server.workers import serve_workers
+
+    for name, value in settings.model_dump(exclude={"serve_id"}).items():
+        if value is not None:
+            os.environ[f"COPILOT_{name.upper()}"] = str(value)
+    os.environ["COPILOT_SERVE_ID"] = uuid.uuid4().hex
+    metrics_dir = tempfile.mkdtemp(prefix="copilot-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = metrics_dir
+    options = {k: v for k, v in common.items() if k not in ("host", "port")}
+    try:
+        try:
+            code = serve_workers(settings.host, settings.port, settings.workers, **options)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}; is "
+                "another server running there? (choose another --port)"
+            ) from exc
+        if code:
+            raise ConfigError("a worker failed to start; its error is logged above")
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        del os.environ[MULTIPROC_DIR_ENV]
 
 
 @app.command()

@@ -21,8 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from server.db import create_api_key, make_engine, make_session_factory, migrate
+from server.db.models import ServedSuggestion
 from tests.builders import conversation_dict
 
 SYNC_SECONDS = 0.5
@@ -73,44 +75,52 @@ def renamed_bundle(scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFa
     return copy
 
 
-@pytest.fixture(scope="module")
-def workers(
-    scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Workers]:
-    tmp = tmp_path_factory.mktemp("api-workers")
+def _start(
+    bundle: Path, tmp: Path, port: int | None = None, wait: bool = True
+) -> tuple[subprocess.Popen[bytes], Workers]:
+    """``copilot serve --workers 2`` on a fresh SQLite file in ``tmp``, once both answer (or
+    once it exited: the caller checks why)."""
     url = f"sqlite:///{tmp / 'copilot.db'}"
     engine = make_engine(url)
     migrate(engine)
     with make_session_factory(engine).begin() as session:
         key, _ = create_api_key(session, "admin")
     engine.dispose()
-    port = _free_port()
+    port = port or _free_port()
     env = {
         **os.environ,
         "COPILOT_DATABASE_URL": url,
         "COPILOT_SYNC_SECONDS": str(SYNC_SECONDS),
         "COPILOT_LOG_LEVEL": "WARNING",
     }
-    log = (tmp / "serve.log").open("w")
     command = [sys.executable, "-m", "copilot.cli", "serve", "--workers", "2"]
-    command += ["--bundle", str(scoring_bundle_dir), "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    command += ["--bundle", str(bundle), "--port", str(port)]
+    with (tmp / "serve.log").open("w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Workers(f"http://127.0.0.1:{port}", key)
+    deadline = time.monotonic() + 120
+    while wait and process.poll() is None:
+        assert time.monotonic() < deadline, "copilot serve --workers 2 did not start"
+        try:
+            server.on_each_worker("GET", "/readyz", lambda r: r.status_code == 200)
+            break
+        except (httpx.TransportError, AssertionError):
+            time.sleep(0.5)
+    return process, server
+
+
+@pytest.fixture(scope="module")
+def workers(
+    scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workers]:
+    tmp = tmp_path_factory.mktemp("api-workers")
+    process, server = _start(scoring_bundle_dir, tmp)
+    assert process.poll() is None, (tmp / "serve.log").read_text()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (tmp / "serve.log").read_text()
-            assert time.monotonic() < deadline, "copilot serve --workers 2 did not start"
-            try:
-                server.on_each_worker("GET", "/readyz", lambda r: r.status_code == 200)
-                break
-            except (httpx.TransportError, AssertionError):
-                time.sleep(0.5)
         yield server
     finally:
         process.terminate()
         process.wait(timeout=60)
-        log.close()
 
 
 def _suggest(server: Workers) -> httpx.Response:
@@ -176,3 +186,32 @@ def test_a_reload_on_one_worker_reaches_the_other(workers: Workers, renamed_bund
         "/readyz",
         lambda r: r.status_code == 200 and r.json()["bundle"].startswith("renamed@"),
     )
+
+
+def test_sigterm_stops_every_worker_and_writes_what_they_served(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    process, server = _start(scoring_bundle_dir, tmp_path)
+    assert process.poll() is None, (tmp_path / "serve.log").read_text()
+    served = [s["id"] for _ in range(6) for s in _suggest(server).json()["suggestions"]]
+    process.terminate()
+    assert process.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/healthz", timeout=2)
+    engine = make_engine(f"sqlite:///{tmp_path / 'copilot.db'}")
+    with make_session_factory(engine)() as session:
+        stored = set(session.scalars(select(ServedSuggestion.id)))
+    engine.dispose()
+    assert set(served) <= stored  # queued rows were written at shutdown, none lost
+
+
+def test_a_port_in_use_is_refused_with_a_clear_message(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process, _ = _start(scoring_bundle_dir, tmp_path, port=port, wait=False)
+        assert process.wait(timeout=60) == 2
+    assert "cannot listen on 127.0.0.1" in (tmp_path / "serve.log").read_text()
