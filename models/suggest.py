@@ -109,6 +109,10 @@ class SuggestionEngine:
         self.pipeline = pipeline or default_pipeline()
         self._acceptance: dict[int, tuple[int, int, float]] = {}
         self._memo: dict[tuple[str, str, str], Prediction] = {}
+        # Compliance verdicts by text: scripts are served again and again, and each request
+        # re-sends the guide messages of the earlier turns. The checker is fixed per engine.
+        self._safe_memo: dict[str, bool] = {}
+        self._hits_memo: dict[str, list[Any]] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -462,7 +466,23 @@ class SuggestionEngine:
 
     def _safe(self, text: str) -> bool:
         """Never serve a compliance violation or unmasked personal data."""
-        return self.checker.is_clean(text) and not self.pipeline.mask(text)[1]
+        safe = self._safe_memo.get(text)
+        if safe is None:
+            safe = self.checker.is_clean(text) and not self.pipeline.mask(text)[1]
+            if len(self._safe_memo) > _MEMO_SIZE:
+                self._safe_memo.clear()
+            self._safe_memo[text] = safe
+        return safe
+
+    def _hits(self, text: str) -> list[Any]:
+        """The checker's hits in one message (memoised by text)."""
+        hits = self._hits_memo.get(text)
+        if hits is None:
+            hits = self.checker.check(text)
+            if len(self._hits_memo) > _MEMO_SIZE:
+                self._hits_memo.clear()
+            self._hits_memo[text] = hits
+        return hits
 
     def _public(self, ranked: _Ranked, intent: str | None) -> dict[str, Any]:
         s = ranked.script
@@ -503,7 +523,7 @@ class SuggestionEngine:
         for i, message in enumerate(conversation.messages):
             if message.role != "guide":
                 continue
-            for hit in self.checker.check(message.text):
+            for hit in self._hits(message.text):
                 flags.append(
                     {
                         "kind": "compliance",
