@@ -4,8 +4,8 @@
         [--routes suggest,conversations] [--modes paced,saturated]
         [--out bench-results/bench_server.json]
 
-Starts ``copilot serve`` (a separate process, a fresh SQLite database, an admin key from
-``copilot keys create``), then drives it from this process with ``--clients`` concurrent
+Starts ``copilot serve --workers N`` (one process per core by default; a separate process group,
+a fresh SQLite database, an admin key from ``copilot keys create``), then drives it from this process with ``--clients`` concurrent
 keep-alive HTTP clients for ``--seconds`` each on:
 
 - ``POST /v1/suggest``: generated conversations walked turn by turn, as a guide's chat tool asks
@@ -29,8 +29,8 @@ bodies pre-encoded): the load generator shares the machine's cores with the serv
 kept cheap, and each row reports its CPU time per request (``client_cpu_ms_per_request``, user
 + system time of this process over the row / requests sent) to show its share.
 
-Prints requests/s, p50 / p95 / p99 latency, the error count and the load generator's CPU per
-request, and writes ``--out`` (``bench-results/bench_server.json``; the server's log beside
+Prints requests/s, p50 / p95 / p99 latency, the error count, the load generator's CPU per
+request and how the answers spread over the server's processes (``X-Served-By``), and writes ``--out`` (``bench-results/bench_server.json``; the server's log beside
 it, ``bench_server.log``).
 """
 
@@ -210,7 +210,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=200.0, help="paced requests/s, all clients")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(os.cpu_count() or 1, 8),
+        help="server processes (copilot serve --workers; default: one per core)",
+    )
     parser.add_argument("--n", type=int, default=2000, help="distinct request bodies")
     parser.add_argument(
         "--routes",
@@ -243,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **os.environ,
             "COPILOT_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
             "COPILOT_BUNDLE_DIR": args.bundle,
-            "COPILOT_LOG_LEVEL": "WARNING",
+            "COPILOT_LOG_LEVEL": "INFO",  # the default: one JSON access line per request
         }
         key = _copilot(
             "keys", "create", "--role", "admin", "--name", "bench", env=env
