@@ -1,4 +1,5 @@
-"""A tiny run of ``eval.bench_server``: the real ``copilot serve``, both routes paced, the JSON."""
+"""A tiny run of ``eval.bench_server``: the real ``copilot serve --workers 2``, both routes paced,
+the JSON."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def test_bench_server_smoke_run_serves_every_row_without_errors(
             "--routes", "suggest,conversations",
             "--modes", "paced",
             "--rate", "20",
+            "--workers", "2",
             "--out", str(out),
         ]
     )  # fmt: skip
 
     log = (tmp_path / "bench_server.log").read_text("utf-8")  # the server's: errors, if any
-    assert result["bundle"] == str(scoring_bundle_dir) and result["server_workers"] == 1
+    assert result["bundle"] == str(scoring_bundle_dir) and result["server_workers"] == 2
     rows = {k: v for k, v in result.items() if k not in ("machine", "bundle", "server_workers")}
     assert set(rows) == {"suggest_paced", "conversations_paced"}
     for name, row in rows.items():
@@ -36,4 +38,5 @@ def test_bench_server_smoke_run_serves_every_row_without_errors(
         assert row["requests"] > 0 and row["requests_per_s"] > 0
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert row["client_cpu_ms_per_request"] > 0
+        assert sum(row["served_by"]) == row["requests"] and len(row["served_by"]) <= 2
     assert json.loads(out.read_text("utf-8")) == result
