@@ -76,4 +76,5 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
-        logger.propagate = True
+        # uvicorn's access lines would repeat the app's own (which carry the request id)
+        logger.propagate = name != "uvicorn.access"

@@ -76,7 +76,11 @@ def renamed_bundle(scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFa
 
 
 def _start(
-    bundle: Path, tmp: Path, port: int | None = None, wait: bool = True
+    bundle: Path,
+    tmp: Path,
+    port: int | None = None,
+    wait: bool = True,
+    log_level: str = "WARNING",
 ) -> tuple[subprocess.Popen[bytes], Workers]:
     """``copilot serve --workers 2`` on a fresh SQLite file in ``tmp``, once both answer (or
     once it exited: the caller checks why)."""
@@ -91,7 +95,7 @@ def _start(
         **os.environ,
         "COPILOT_DATABASE_URL": url,
         "COPILOT_SYNC_SECONDS": str(SYNC_SECONDS),
-        "COPILOT_LOG_LEVEL": "WARNING",
+        "COPILOT_LOG_LEVEL": log_level,
     }
     command = [sys.executable, "-m", "copilot.cli", "serve", "--workers", "2"]
     command += ["--bundle", str(bundle), "--port", str(port)]
@@ -191,7 +195,7 @@ def test_a_reload_on_one_worker_reaches_the_other(workers: Workers, renamed_bund
 def test_sigterm_stops_every_worker_and_writes_what_they_served(
     scoring_bundle_dir: Path, tmp_path: Path
 ) -> None:
-    process, server = _start(scoring_bundle_dir, tmp_path)
+    process, server = _start(scoring_bundle_dir, tmp_path, log_level="INFO")
     assert process.poll() is None, (tmp_path / "serve.log").read_text()
     served = [s["id"] for _ in range(6) for s in _suggest(server).json()["suggestions"]]
     process.terminate()
@@ -203,6 +207,10 @@ def test_sigterm_stops_every_worker_and_writes_what_they_served(
         stored = set(session.scalars(select(ServedSuggestion.id)))
     engine.dispose()
     assert set(served) <= stored  # queued rows were written at shutdown, none lost
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    loggers = [json.loads(line)["logger"] for line in lines if line.startswith("{")]
+    assert loggers.count("server.access") >= 6  # one JSON line per request, with its request id
+    assert "uvicorn.access" not in loggers  # and not a second, plain one from uvicorn
 
 
 def test_a_port_in_use_is_refused_with_a_clear_message(
