@@ -36,8 +36,12 @@ APP = "server.app:create_app_from_env"
 _STARTUP_FAILURE = 3  # uvicorn's exit code when the app's start-up fails
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
@@ -72,7 +76,7 @@ def serve_workers(host: str, port: int, workers: int, **options: Any) -> int:
         return 0
     # A plain bind fails if anything listens on the port, even another server's SO_REUSEPORT
     # group (joining it would split the traffic between two servers); then hold the port.
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as check:
+    with socket.socket(_family(host)) as check:
         check.bind((host, port))
     probe = _socket(host, port)
     context = multiprocessing.get_context("spawn")

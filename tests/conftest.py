@@ -24,3 +24,18 @@ def scoring_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     bundle.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def renamed_bundle_dir(scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the scoring bundle named ``renamed`` (so responses tell the two apart), for
+    the reload tests."""
+    import json
+    import shutil
+
+    copy = tmp_path_factory.mktemp("renamed-bundle") / "renamed"
+    shutil.copytree(scoring_bundle_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text("utf-8"))
+    manifest["name"] = "renamed"
+    (copy / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    return copy

@@ -32,6 +32,8 @@ __all__ = [
     "KEYS",
     "LiveServer",
     "assert_error",
+    "create_keys",
+    "free_port",
     "live_server",
     "make_settings",
     "synthetic",
@@ -105,7 +107,16 @@ class LiveServer:
         return plaintext
 
 
-def _create_keys(url: str, keys: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def create_keys(url: str, keys: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Migrate the database at ``url`` and create API keys in it (name -> spec); returns
+    name -> plaintext."""
     engine = make_engine(url)
     try:
         migrate(engine)
@@ -124,7 +135,7 @@ def live_server(
     Raises:
         RuntimeError: the server did not start (its start-up error is chained).
     """
-    plaintexts = _create_keys(settings.database_url, keys)
+    plaintexts = create_keys(settings.database_url, keys)
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

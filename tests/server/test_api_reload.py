@@ -3,8 +3,6 @@ and feedback carried over reloads and restarts."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +22,9 @@ SUGGEST = {
 
 
 @pytest.fixture(scope="module")
-def bundles(
-    scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Path]:
+def bundles(scoring_bundle_dir: Path, renamed_bundle_dir: Path) -> tuple[Path, Path]:
     """The session bundle and a copy of it under another name (so responses tell them apart)."""
-    copy = tmp_path_factory.mktemp("reload-bundle") / "renamed"
-    shutil.copytree(scoring_bundle_dir, copy)
-    manifest = json.loads((copy / "manifest.json").read_text("utf-8"))
-    manifest["name"] = "renamed"
-    (copy / "manifest.json").write_text(json.dumps(manifest), "utf-8")
-    return scoring_bundle_dir, copy
+    return scoring_bundle_dir, renamed_bundle_dir
 
 
 @pytest.fixture(scope="module")

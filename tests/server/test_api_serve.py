@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from copilot.cli import app
-from server.db import create_api_key, make_engine, make_session_factory, migrate
+from tests.server.api_fixtures import create_keys, free_port
 
 
 @pytest.mark.parametrize(
@@ -36,22 +35,12 @@ def test_serve_refuses_bad_settings(
     assert fragment in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_runs_the_api_with_json_request_logs(
     scoring_bundle_dir: Path, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    with make_session_factory(engine).begin() as session:
-        key, _ = create_api_key(session, "admin")
-    engine.dispose()
-    port = _free_port()
+    key = create_keys(url, {"admin": {"role": "admin"}})["admin"]
+    port = free_port()
     env = {**os.environ, "COPILOT_LOG_LEVEL": "info", "COPILOT_DATABASE_URL": url}
     process = subprocess.Popen(
         [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,20 +22,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from server.db import create_api_key, make_engine, make_session_factory, migrate
+from server.db import make_engine, make_session_factory
 from server.db.models import ServedSuggestion
 from tests.builders import conversation_dict
+from tests.server.api_fixtures import create_keys, free_port
 
 SYNC_SECONDS = 0.5
 CONVERSATION = conversation_dict(
     "workers-1", [("customer", "这件有M码吗，今天下单什么时候发货")], guide_id="g-001"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Workers:
@@ -65,16 +59,6 @@ class Workers:
         raise AssertionError(f"only {list(answers)} answered 400 new connections")
 
 
-@pytest.fixture(scope="module")
-def renamed_bundle(scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("workers-bundle") / "renamed"
-    shutil.copytree(scoring_bundle_dir, copy)
-    manifest = json.loads((copy / "manifest.json").read_text("utf-8"))
-    manifest["name"] = "renamed"
-    (copy / "manifest.json").write_text(json.dumps(manifest), "utf-8")
-    return copy
-
-
 def _start(
     bundle: Path,
     tmp: Path,
@@ -85,12 +69,8 @@ def _start(
     """``copilot serve --workers 2`` on a fresh SQLite file in ``tmp``, once both answer (or
     once it exited: the caller checks why)."""
     url = f"sqlite:///{tmp / 'copilot.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    with make_session_factory(engine).begin() as session:
-        key, _ = create_api_key(session, "admin")
-    engine.dispose()
-    port = port or _free_port()
+    key = create_keys(url, {"admin": {"role": "admin"}})["admin"]
+    port = port or free_port()
     env = {
         **os.environ,
         "COPILOT_DATABASE_URL": url,
@@ -180,8 +160,12 @@ def test_feedback_on_a_suggestion_the_other_worker_served(workers: Workers) -> N
     raise AssertionError("no feedback request reached the other worker")
 
 
-def test_a_reload_on_one_worker_reaches_the_other(workers: Workers, renamed_bundle: Path) -> None:
-    response = workers.fresh("POST", "/v1/admin/reload", json={"bundle_dir": str(renamed_bundle)})
+def test_a_reload_on_one_worker_reaches_the_other(
+    workers: Workers, renamed_bundle_dir: Path
+) -> None:
+    response = workers.fresh(
+        "POST", "/v1/admin/reload", json={"bundle_dir": str(renamed_bundle_dir)}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["bundle"].startswith("renamed@")
     time.sleep(3 * SYNC_SECONDS + 1.0)  # the other worker loads the bundle itself
