@@ -27,7 +27,7 @@ from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
 from server.auth import Principal
 from server.db import repository as repo
-from server.db.models import ConversationRow
+from server.db.models import ConversationRow, ServedSuggestion
 from server.metrics import Metrics
 from server.runtime import Runtime, RuntimeHolder
 from server.served import ServedLog
@@ -445,15 +445,15 @@ def record_feedback(
         ForbiddenError: it was served outside the caller's scope.
     """
     served.flush()
+    if (
+        served.interval > 0
+        and suggestion_id.startswith("sg_")
+        and session.get(ServedSuggestion, suggestion_id) is None
+    ):
+        session.rollback()  # hand the connection back while waiting (and take no lock)
+        time.sleep(2 * served.interval + 0.05)
     with _FEEDBACK_LOCK:
-        try:
-            recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
-        except NotFoundError:
-            session.rollback()
-            if not suggestion_id.startswith("sg_") or served.interval <= 0:
-                raise
-            time.sleep(2 * served.interval + 0.05)
-            recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
+        recorded = repo.record_feedback(session, suggestion_id, outcome, final_text, principal)
         session.commit()
         script_id = recorded.get("script_id")
         if recorded.get("replaced"):
