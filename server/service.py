@@ -10,6 +10,7 @@ only :class:`~copilot.errors.CopilotError` subclasses, which the app maps to HTT
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -72,6 +73,9 @@ _FEEDBACK_LOCK = threading.Lock()
 
 
 _WRITE_ATTEMPTS = 4
+# SQLite has one writer at a time, and a writer that finds it busy sleeps in growing steps
+# (up to 100 ms each): this process's threads take turns here instead, waking at once.
+_SQLITE_WRITER = threading.Lock()
 T = TypeVar("T")
 
 
@@ -84,10 +88,12 @@ def _write(session: Session, work: Callable[[], T]) -> T:
     Raises:
         ConfigError: the database stayed locked (answered as 503, "retry").
     """
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            result = work()
-            session.commit()
+            with _SQLITE_WRITER if sqlite else contextlib.nullcontext():
+                result = work()
+                session.commit()
             return result
         except (IntegrityError, OperationalError) as exc:
             session.rollback()
