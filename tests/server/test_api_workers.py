@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -174,6 +175,29 @@ def test_a_reload_on_one_worker_reaches_the_other(
         "/readyz",
         lambda r: r.status_code == 200 and r.json()["bundle"].startswith("renamed@"),
     )
+
+
+def test_a_killed_worker_is_replaced_and_serves_the_reloaded_bundle(workers: Workers) -> None:
+    # After the reload above: the replacement must serve what its sibling serves, not the
+    # bundle the server was started with.
+    before = workers.on_each_worker("GET", "/readyz", lambda r: r.status_code == 200)
+    victim = sorted(before)[0]
+    os.kill(int(victim.rsplit("/", 1)[1]), signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            after = workers.on_each_worker(
+                "GET",
+                "/readyz",
+                lambda r: r.status_code == 200 and r.json()["bundle"].startswith("renamed@"),
+            )
+            if victim not in after:
+                break
+        except (httpx.TransportError, AssertionError):
+            pass
+        assert time.monotonic() < deadline, "no worker replaced the killed one"
+        time.sleep(0.5)
+    assert len(after) == 2
 
 
 def test_sigterm_stops_every_worker_and_writes_what_they_served(
