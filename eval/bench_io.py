@@ -37,7 +37,9 @@ def _corpus(n: int, seed: int, cache: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--conversations", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
@@ -95,7 +97,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"{'measure':<34}{'value':>16}")
     print("-" * 50)
     for key, value in result.items():
-        print(f"{key:<34}{value:>16,}" if isinstance(value, int | float) else f"{key:<34}{value:>16}")
+        print(
+            f"{key:<34}{value:>16,}" if isinstance(value, int | float) else f"{key:<34}{value:>16}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\nwritten to {args.out}")

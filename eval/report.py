@@ -315,7 +315,15 @@ def _label_notes(section: Mapping[str, Any], worst: int = 3, confusions: int = 5
 
 def _retrieval(section: Mapping[str, Any]) -> list[str]:
     """The engine beside BM25 only, dense only and random-within-intent."""
-    columns = ("recall@1", "recall@3", "recall@10", "mrr", "R10@1", "R10@2", "R10@5")  # mrr is MRR@10
+    columns = (
+        "recall@1",
+        "recall@3",
+        "recall@10",
+        "mrr",
+        "R10@1",
+        "R10@2",
+        "R10@5",
+    )  # mrr is MRR@10
     lines = [
         f"Guide turns of winning conversations: {section.get('turns', 0)}; the actual reply matched a "
         f"mined script in {_num(section.get('coverage'))} of them ({section.get('evaluated', 0)} evaluated). "

@@ -313,7 +313,9 @@ class Simulator:
         label = self._customer(st, "purchase_intent", mix=True)
         closed = self._guide_reply(st, label)
         if rng.random() < 0.3:  # "那我拿M码对吧？" — a last check before paying
-            label = self._customer(st, rng.choice(["size_fit", "stock", "price_inquiry", "logistics"]))
+            label = self._customer(
+                st, rng.choice(["size_fit", "stock", "price_inquiry", "logistics"])
+            )
             closed = self._guide_reply(st, label) or closed
         converted = rng.random() < (0.95 if closed else 0.45)
         if converted and rng.random() < 0.35:
@@ -437,11 +439,19 @@ class Simulator:
         if len(right) == 1 or rng.random() < 0.1:
             return right[0] if len(right) == 1 else rng.choice(right)
         if intent == "product_inquiry":  # once needs are known, answer by recommending
-            return "recommend_product" if st.discovered and not st.recommended else "answer_product_question"
+            return (
+                "recommend_product"
+                if st.discovered and not st.recommended
+                else "answer_product_question"
+            )
         if intent == "price_objection":  # a benefit first; once it is given, argue value
             return "handle_price_objection" if st.promoted else "share_promotion"
         if intent == "hesitation":  # hesitation about price is a price objection in disguise
-            return "handle_price_objection" if st.price_objection and not st.promoted else "follow_up_later"
+            return (
+                "handle_price_objection"
+                if st.price_objection and not st.promoted
+                else "follow_up_later"
+            )
         if intent == "other":
             return "polite_closing" if len(st.messages) >= 6 else "greet_and_discover"
         return right[0]

@@ -207,7 +207,9 @@ def test_train_with_a_brand_taxonomy(corpus: list[Conversation], tmp_path: Path)
     b = train_bundle(relabelled, taxonomy=taxonomy)
     assert set(b.intent.classes_) <= set(taxonomy.intent_ids)
     assert "objection" in b.intent.classes_ and "price_objection" not in b.intent.classes_
-    with pytest.raises(InputError, match="unknown intent label '(price_objection|trust_objection|hesitation)'"):
+    with pytest.raises(
+        InputError, match="unknown intent label '(price_objection|trust_objection|hesitation)'"
+    ):
         train_bundle(corpus[:50], taxonomy=taxonomy)
 
 
