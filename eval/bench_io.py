@@ -19,21 +19,12 @@ import platform
 import time
 from pathlib import Path
 
-from copilot.io import iter_conversations, write_conversations
+from copilot.io import iter_conversations
 from copilot.synth import generate
 from copilot.text import TextPipeline
+from eval._corpus import cached_corpus
 
 __all__ = ["main"]
-
-
-def _corpus(n: int, seed: int, cache: Path) -> Path:
-    path = cache / f"bench-corpus-{n}-{seed}.jsonl"
-    if not path.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        write_conversations(path, generate(n, seed=seed))
-        print(f"generated {n:,} conversations in {time.perf_counter() - t0:.1f}s -> {path}")
-    return path
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -46,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench_io.json"))
     args = parser.parse_args(argv)
 
-    path = _corpus(args.conversations, args.seed, args.cache)
+    path = cached_corpus(args.conversations, args.seed, args.cache)
     pipeline = TextPipeline()
     pipeline.process("预热一下分词器，加载词典 M码 165/88A")  # dictionary load is not throughput
 

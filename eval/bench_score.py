@@ -36,25 +36,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from eval._corpus import cached_corpus
 from eval._machine import machine_info
 
 __all__ = ["main"]
 
 _SAMPLE_S = 0.1
-
-
-def _corpus(n: int, seed: int, cache: Path) -> Path:
-    """The cached corpus of ``n`` generated conversations (the same file ``bench_io`` uses)."""
-    from copilot.io import write_conversations
-    from copilot.synth import generate
-
-    path = cache / f"bench-corpus-{n}-{seed}.jsonl"
-    if not path.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        write_conversations(path, generate(n, seed=seed))
-        print(f"generated {n:,} conversations in {time.perf_counter() - t0:.1f}s -> {path}")
-    return path
 
 
 def _head(path: Path, n: int) -> Path:
@@ -245,7 +232,7 @@ def _floor(path: Path) -> dict[str, Any]:
 
 def _bench(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    corpus = _corpus(args.n, args.seed, args.cache)
+    corpus = cached_corpus(args.n, args.seed, args.cache)
     bundle, bundle_note = _bundle(args.bundle, args.cache, args.seed)
     sizes = sorted({max(1, args.n // 10), args.n})
     workers = [int(w) for w in args.workers.split(",")]
