@@ -29,6 +29,21 @@ def conversation_dict(
     return record
 
 
+def timed_conversation_dict(
+    conversation_id: str, stamps: list[str], **fields: Any
+) -> dict[str, Any]:
+    """A canonical conversation dict whose messages (customer and guide in turn) were sent at
+    ``stamps`` (ISO 8601 text; a stamp may be ``""`` for a message without a time)."""
+    turns = [("customer" if i % 2 == 0 else "guide", f"消息{i}") for i in range(len(stamps))]
+    record = conversation_dict(conversation_id, turns, **fields)
+    for message, stamp in zip(record["messages"], stamps, strict=True):
+        if stamp:
+            message["ts"] = stamp
+        else:
+            del message["ts"]
+    return record
+
+
 def make_conversation(
     conversation_id: str = "c-1", turns: list[tuple[str, str]] | None = None, **fields: Any
 ) -> Conversation:

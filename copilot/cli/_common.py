@@ -188,3 +188,32 @@ GapOpt = Annotated[
     ),
 ]
 MaxCharsOpt = Annotated[int, typer.Option("--max-message-chars", help="Longest message accepted.")]
+
+OrdersOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--orders",
+        help="Orders CSV or JSONL (customer_id, paid_at, amount[, order_id, product, store_id]; "
+        ".gz ok): a conversation is converted when its customer paid within "
+        "--attribution-hours after it.",
+    ),
+]
+AttributionHoursOpt = Annotated[
+    float,
+    typer.Option(
+        "--attribution-hours",
+        help="An order goes to its customer's latest conversation with a message at most this "
+        "many hours before the payment.",
+    ),
+]
+OrderColumnsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--order-column", help="Rename an orders column: SOURCE=TARGET (e.g. 付款时间=paid_at)."
+    ),
+]
+
+
+def order_columns(items: list[str] | None) -> dict[str, str] | None:
+    """The ``--order-column SOURCE=TARGET`` pairs as a mapping (None when there are none)."""
+    return _parse_pairs(items, "--order-column") or None

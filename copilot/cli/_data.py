@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -12,22 +12,28 @@ import typer
 from rich.table import Table
 
 from copilot.cli._common import (
+    AttributionHoursOpt,
     ColumnsOpt,
     FormatOpt,
     GapOpt,
     MaxCharsOpt,
+    OrderColumnsOpt,
+    OrdersOpt,
     RoleOpt,
     StaffOpt,
     app,
     console,
     err_console,
     handle_errors,
+    order_columns,
     progress_bar,
     reader_options,
 )
 from copilot.errors import InputError
 
 if TYPE_CHECKING:
+    from copilot.orders import ConversationSpan
+    from copilot.schema import Outcome
     from copilot.synth import PhraseSplit
 
 # --------------------------------------------------------------------------- generate
@@ -183,15 +189,30 @@ def stats(
     staff: StaffOpt = None,
     gap_hours: GapOpt = 12.0,
     max_message_chars: MaxCharsOpt = 20_000,
+    orders: OrdersOpt = None,
+    attribution_hours: AttributionHoursOpt = 72.0,
+    order_column: OrderColumnsOpt = None,
 ) -> None:
-    """Corpus statistics: counts, intent and action distributions, conversion by guide skill."""
+    """Corpus statistics: counts, intent and action distributions, conversion by guide skill.
+
+    With --orders, conversion comes from the orders (each goes to its customer's latest
+    conversation with a message at most --attribution-hours before the payment; see
+    copilot.orders), and the counts of matched conversations and orders are printed.
+
+    Example: copilot stats chats.csv --orders orders.csv --order-column 付款时间=paid_at
+    """
     from copilot.io import Quarantined, open_conversations
+    from copilot.orders import attribute, check_hours, read_orders
     from copilot.taxonomy import default_taxonomy
 
     with handle_errors():
         options = reader_options(columns, role_map, staff, gap_hours, max_message_chars)
+        loaded = None
+        if orders is not None:
+            check_hours(attribution_hours)
+            loaded = read_orders(orders, order_columns(order_column))
         reader = open_conversations(file, format=fmt, **options)
-        acc = _Stats()
+        acc = _Stats(track=loaded is not None)
         with progress_bar(transient=True) as progress:
             task = progress.add_task("reading", total=None)
             for i, item in enumerate(reader, 1):
@@ -200,6 +221,16 @@ def stats(
                 if i % 500 == 0:
                     progress.update(task, completed=i)
         result = acc.result(reader.summary.to_dict())
+        if loaded is not None:
+            order_list, quarantined = loaded
+            attribution = attribute(acc.spans, order_list, attribution_hours)
+            result["conversion"] = acc.conversion(attribution.outcomes)
+            result["orders"] = {
+                **attribution.to_dict(),
+                "orders_file": str(orders),
+                "quarantined": len(quarantined),
+                "quarantine": [q.to_dict() for q in quarantined[:20]],
+            }
         if as_json:
             print(json.dumps(result, ensure_ascii=False))
         else:
@@ -207,9 +238,16 @@ def stats(
 
 
 class _Stats:
-    """Accumulates corpus statistics in one pass, in constant memory."""
+    """Accumulates corpus statistics in one pass, in constant memory.
 
-    def __init__(self) -> None:
+    With ``track`` (for ``--orders``) it also keeps each conversation's message times, guide
+    skill and outcome: a few numbers per conversation, for the attribution at the end.
+    """
+
+    def __init__(self, track: bool = False) -> None:
+        self.track = track
+        self.spans: list[ConversationSpan] = []
+        self.tracked: dict[str, tuple[str, bool | None]] = {}  # id -> (guide skill, converted)
         self.conversations = 0
         self.messages = Counter[str]()
         self.lengths = Counter[int]()
@@ -238,13 +276,37 @@ class _Stats:
             self.domains[str(meta["domain"])] += 1
         if conversation.guide_id:
             self.guides.add(conversation.guide_id)
+        skill = str(meta.get("guide_skill", "unknown"))
+        if self.track:
+            from copilot.orders import ConversationSpan
+
+            self.spans.append(ConversationSpan.of(conversation))
+            outcome = conversation.outcome
+            self.tracked[conversation.conversation_id] = (
+                skill,
+                outcome.converted if outcome is not None else None,
+            )
         if conversation.outcome is not None:
             self.with_outcome += 1
             won = int(conversation.outcome.converted)
             self.converted += won
-            skill = str(meta.get("guide_skill", "unknown"))
             self.by_skill[skill][0] += 1
             self.by_skill[skill][1] += won
+
+    def conversion(self, outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+        """The conversion block again, with the outcomes the orders gave (``track`` only)."""
+        with_outcome = converted = 0
+        by_skill: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for cid, (skill, own) in self.tracked.items():
+            given = outcomes.get(cid)
+            won = given.converted if given is not None else own
+            if won is None:
+                continue
+            with_outcome += 1
+            converted += won
+            by_skill[skill][0] += 1
+            by_skill[skill][1] += won
+        return _conversion(with_outcome, converted, by_skill)
 
     def result(self, summary: dict[str, Any]) -> dict[str, Any]:
         n = max(self.conversations, 1)
@@ -266,15 +328,21 @@ class _Stats:
             "domains": dict(self.domains.most_common()),
             "intents": dict(self.intents.most_common()),
             "actions": dict(self.actions.most_common()),
-            "conversion": {
-                "with_outcome": self.with_outcome,
-                "rate": round(self.converted / self.with_outcome, 4) if self.with_outcome else None,
-                "by_guide_skill": {
-                    skill: {"conversations": total, "rate": round(won / total, 4)}
-                    for skill, (total, won) in sorted(self.by_skill.items(), key=_skill_order)
-                },
-            },
+            "conversion": _conversion(self.with_outcome, self.converted, self.by_skill),
         }
+
+
+def _conversion(
+    with_outcome: int, converted: int, by_skill: dict[str, list[int]]
+) -> dict[str, Any]:
+    return {
+        "with_outcome": with_outcome,
+        "rate": round(converted / with_outcome, 4) if with_outcome else None,
+        "by_guide_skill": {
+            skill: {"conversations": total, "rate": round(won / total, 4)}
+            for skill, (total, won) in sorted(by_skill.items(), key=_skill_order)
+        },
+    }
 
 
 _SKILL_ORDER = {"poor": 0, "average": 1, "good": 2, "star": 3}
@@ -313,6 +381,8 @@ def _print_stats(file: Path, result: dict[str, Any], name_of: Callable[[str], st
         for label, count in counts.items():
             table.add_row(label, name_of(label), f"{count:,}", f"{count / total:.1%}")
         console.print(table)
+    if "orders" in result:
+        _print_orders(result["orders"])
     conv = result["conversion"]
     if conv["with_outcome"]:
         table = Table(title=f"conversion (overall {conv['rate']:.1%})")
@@ -322,3 +392,38 @@ def _print_stats(file: Path, result: dict[str, Any], name_of: Callable[[str], st
         for skill, row in conv["by_guide_skill"].items():
             table.add_row(skill, f"{row['conversations']:,}", f"{row['rate']:.1%}")
         console.print(table)
+
+
+_REASON_TEXT = {
+    "unknown_customer": "no conversation of that customer",
+    "other_store": "the customer's conversations are in other stores",
+    "paid_before_chat": "paid before any message of the customer",
+    "outside_window": "last message before the payment is older than the window",
+}
+
+
+def _print_orders(orders: dict[str, Any]) -> None:
+    c, o = orders["conversations"], orders["orders"]
+    console.print(
+        f"orders {orders['orders_file']} (window {orders['hours']:g} h): {o['total']:,} orders, "
+        f"[bold green]{o['attributed']:,}[/] attributed (amount {o['attributed_amount']:,.2f}), "
+        f"{o['unattributed']:,} unattributed; {o['duplicates']:,} repeated order ids, "
+        f"{orders['quarantined']:,} rows quarantined",
+        highlight=False,
+    )
+    console.print(
+        f"conversations: {c['with_outcome']:,} of {c['total']:,} matched to the orders "
+        f"(converted {c['converted']:,}, not converted {c['not_converted']:,}); outcome kept "
+        f"for {c['no_customer']:,} without customer_id and {c['no_time']:,} without timestamps",
+        highlight=False,
+    )
+    if o["unattributed"]:
+        table = Table(title="unattributed orders")
+        table.add_column("reason")
+        table.add_column("meaning")
+        table.add_column("orders", justify="right")
+        for reason, n in o["unattributed_by_reason"].items():
+            table.add_row(reason, _REASON_TEXT.get(reason, ""), f"{n:,}")
+        console.print(table)
+    for entry in orders["quarantine"][:5]:
+        console.print(f"[yellow]quarantined[/] {entry['error']}", highlight=False)
