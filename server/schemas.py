@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from copilot.orders import Order, UnattributedReason
 from copilot.schema import MAX_MESSAGE_CHARS, Conversation
 from copilot.scoring.scorecard import Scorecard
 
@@ -43,7 +44,14 @@ __all__ = [
     "GuidePage",
     "GuidePublic",
     "HealthPublic",
+    "MAX_ORDERS",
     "MePublic",
+    "OrderBatch",
+    "OrderCreate",
+    "OrderPage",
+    "OrderPublic",
+    "OrdersCreate",
+    "OrdersStored",
     "Outcome",
     "ReadyPublic",
     "ReloadCreate",
@@ -67,8 +75,12 @@ ScriptState = Literal["pinned", "banned"]
 ScriptSort = Literal["-lift", "-n", "-acceptance"]
 ConversationSort = Literal["overall", "-overall", "started_at", "-started_at"]
 SINGLE_TAG, BATCH_TAG = "single conversation", "conversation batch"
-UNION_TAGS = frozenset({SINGLE_TAG, BATCH_TAG})
-"""Tags of the one-or-many body of ``POST /v1/conversations``; error messages leave them out."""
+_SINGLE_ORDER, _ORDER_BATCH = "single order", "order batch"
+UNION_TAGS = frozenset({SINGLE_TAG, BATCH_TAG, _SINGLE_ORDER, _ORDER_BATCH})
+"""Tags of the one-or-many bodies of ``POST /v1/conversations`` and ``POST /v1/orders``; error
+messages leave them out."""
+MAX_ORDERS = 500
+"""Most orders in one ``POST /v1/orders``."""
 
 
 class _Request(BaseModel):
@@ -249,6 +261,76 @@ class ConversationDetailPublic(BaseModel):
     conversation: dict[str, Any]
     report: dict[str, Any]
     coaching: list[CoachingPublic]
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class OrderCreate(Order):
+    """One payment: ``customer_id``, ``paid_at`` (ISO 8601; without a zone, China time; or
+    epoch milliseconds) and ``amount``; ``order_id`` (derived from the other fields when left
+    out), ``product`` and ``store_id`` are optional. A supervisor's orders must name one of its
+    stores."""
+
+
+class OrderBatch(_Request):
+    """Several orders in one request: ``{"orders": [...]}`` (1 to 500)."""
+
+    orders: list[OrderCreate] = Field(min_length=1, max_length=MAX_ORDERS)
+
+
+def _one_or_many_orders(value: Any) -> str:
+    if isinstance(value, dict) and "orders" in value:
+        return _ORDER_BATCH
+    return _SINGLE_ORDER
+
+
+OrdersCreate = Annotated[
+    Annotated[OrderCreate, Tag(_SINGLE_ORDER)] | Annotated[OrderBatch, Tag(_ORDER_BATCH)],
+    Discriminator(_one_or_many_orders),
+]
+"""``POST /v1/orders``: one order object, or ``{"orders": [...]}``."""
+
+
+class _OrderPlaced(BaseModel):
+    order_id: str
+    status: Literal["created", "updated"]
+    conversation_id: str | None
+    reason: UnattributedReason | None
+
+
+class OrdersStored(BaseModel):
+    """``POST /v1/orders`` result: counts, where each order went (in order), and the stored
+    conversations whose outcome changed."""
+
+    stored: int
+    created: int
+    updated: int
+    attributed: int
+    conversations_updated: list[str]
+    items: list[_OrderPlaced]
+
+
+class OrderPublic(BaseModel):
+    """A stored order and the conversation it is attributed to (or why none)."""
+
+    order_id: str
+    customer_id: str
+    store_id: str | None
+    paid_at: datetime
+    amount: float
+    product: str | None
+    conversation_id: str | None
+    reason: UnattributedReason | None
+
+
+class OrderPage(BaseModel):
+    """A page of orders, newest payment first, and the total that matched."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[OrderPublic]
 
 
 # --------------------------------------------------------------------------- guides

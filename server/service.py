@@ -27,6 +27,7 @@ from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError,
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
 from server.auth import Principal
+from server.db import orders as orders_repo
 from server.db import repository as repo
 from server.db.models import ConversationRow, ServedSuggestion
 from server.metrics import Metrics
@@ -230,6 +231,8 @@ def store_conversations(
     """Score and store conversations; re-posting an id replaces what was stored under it.
 
     Every conversation must be in the caller's scope, and so must the stored one it replaces.
+    The stored orders of their customers are attributed again (an order posted before its
+    conversation goes to it now), which may change those conversations' outcome.
 
     Raises:
         InputError: too many conversations or messages, or one id twice in the request.
@@ -258,7 +261,19 @@ def store_conversations(
             principal.check_scope(guide_id, store_id, f"the stored conversation {cid!r}")
     reports = runtime.scorer.score_many(items)
     pairs = list(zip(items, reports, strict=True))
-    statuses = _write(session, lambda: repo.upsert_conversations(session, pairs))
+
+    def work() -> list[repo.UpsertStatus]:
+        # Orders posted before their conversation are attributed now; a re-posted conversation
+        # keeps (or loses) its orders by the same rule (server.db.orders).
+        customers = orders_repo.customers_to_attribute(
+            session, list(seen), [c.customer_id for c in items]
+        )
+        orders_repo.lock_customers(session, customers)
+        statuses = repo.upsert_conversations(session, pairs)
+        orders_repo.attribute_customers(session, customers, settings.attribution_hours)
+        return statuses
+
+    statuses = _write(session, work)
     created = sum(s == "created" for s in statuses)
     return {
         "stored": len(statuses),

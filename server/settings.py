@@ -26,6 +26,9 @@ variable                   default                         meaning
                                                            others (0: never)
 ``COPILOT_SERVED_WRITE_SECONDS`` ``0.2``                   served suggestions are written in
                                                            batches this often (0: each request)
+``COPILOT_ATTRIBUTION_HOURS`` ``72``                       an order goes to its customer's latest
+                                                           conversation with a message at most
+                                                           this long before the payment
 =========================  ==============================  ===========================================
 
 Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
@@ -73,6 +76,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     sync_seconds: float = Field(default=2.0, ge=0, le=3600)
     served_write_seconds: float = Field(default=0.2, ge=0, le=60)
+    attribution_hours: float = Field(default=72.0, gt=0, le=24 * 366)
     serve_id: str | None = Field(
         default=None,
         description="set by `copilot serve` for its worker processes: one id per server run",

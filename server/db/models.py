@@ -12,6 +12,8 @@
     api_keys            SHA-256 hashes of API keys, with role and scope
     server_state        what the server's processes share besides the tables above: the
                         bundle the last reload made current (name ``bundle``)
+    orders              payments posted to ``/v1/orders`` (one row per order_id) and the
+                        conversation each is attributed to (``copilot.orders``), or why none
 
 Every timestamp is timezone-aware: stored in UTC, read back as UTC datetimes on both SQLite
 (which keeps no zone itself) and PostgreSQL. The Alembic migrations in ``migrations/`` create
@@ -48,6 +50,7 @@ __all__ = [
     "Feedback",
     "FlagRow",
     "MessageRow",
+    "OrderRow",
     "ScriptState",
     "ServedSuggestion",
     "ServerState",
@@ -115,7 +118,8 @@ class ConversationRow(Base):
     conversation_id: Mapped[str] = mapped_column(String, primary_key=True)
     guide_id: Mapped[str | None] = mapped_column(String)
     store_id: Mapped[str | None] = mapped_column(String)
-    customer_id: Mapped[str | None] = mapped_column(String)
+    # Indexed: orders find their customer's conversations by it.
+    customer_id: Mapped[str | None] = mapped_column(String, index=True)
     channel: Mapped[str | None] = mapped_column(String)
     started_at: Mapped[datetime | None] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
@@ -230,4 +234,31 @@ class ServerState(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrderRow(Base):
+    """A payment and where attribution put it.
+
+    ``conversation_id`` is the conversation the order is attributed to (``None`` while no
+    stored conversation qualifies), and ``reason`` says why not (``unknown_customer``,
+    ``other_store``, ``paid_before_chat`` or ``outside_window``). Both are recomputed whenever
+    an order or a conversation of the same customer is stored.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_id_paid_at", "customer_id", "paid_at"),)
+
+    order_id: Mapped[str] = mapped_column(String, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String)
+    store_id: Mapped[str | None] = mapped_column(String, index=True)
+    paid_at: Mapped[datetime]
+    amount: Mapped[float] = mapped_column(Float)
+    product: Mapped[str | None] = mapped_column(String)
+    conversation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="SET NULL"), index=True
+    )
+    reason: Mapped[str | None] = mapped_column(String(32))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
