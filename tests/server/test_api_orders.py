@@ -81,6 +81,11 @@ def _order(customer: str, paid_at: str, amount: float = 100.0, **fields: Any) ->
     return {"customer_id": customer, "paid_at": paid_at, "amount": amount, **fields}
 
 
+def test_openapi_lists_the_order_routes(server: LiveServer) -> None:
+    paths = server.client(None).get("/openapi.json").json()["paths"]
+    assert set(paths["/v1/orders"]) == {"get", "post"}
+
+
 # --------------------------------------------------------------------------- roles and scopes
 
 
