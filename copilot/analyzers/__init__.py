@@ -6,6 +6,8 @@ analyzer                  requires               assigns
 ``LabelAnalyzer``         -                      ``labels`` (intent / act per message)
 ``SentimentAnalyzer``     -                      ``sentiment`` (per customer message)
 ``TimingAnalyzer``        ``labels``             ``timing`` (latencies, unanswered)
+``SignalsAnalyzer``       ``labels``, ``timing``,  ``signals`` (evidence for the experience
+                          ``sentiment``          dimension, each on its message)
 ``ComplianceAnalyzer``    -                      ``compliance`` (flags with spans)
 ``OutcomeAnalyzer``       ``labels``             ``win_probability``
 ========================  =====================  ===================================
@@ -19,6 +21,7 @@ from copilot.analyzers.compliance import ComplianceAnalyzer
 from copilot.analyzers.labels import LabelAnalyzer
 from copilot.analyzers.outcome import OutcomeAnalyzer
 from copilot.analyzers.sentiment import Sentiment, SentimentAnalyzer, sentiment_score
+from copilot.analyzers.signals import Signal, Signals, SignalsAnalyzer
 from copilot.analyzers.timing import Reply, Timing, TimingAnalyzer, needs_answer, working_seconds
 
 __all__ = [
@@ -28,6 +31,9 @@ __all__ = [
     "Reply",
     "Sentiment",
     "SentimentAnalyzer",
+    "Signal",
+    "Signals",
+    "SignalsAnalyzer",
     "Timing",
     "TimingAnalyzer",
     "needs_answer",

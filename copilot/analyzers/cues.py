@@ -9,7 +9,14 @@ import re
 from copilot.text import normalize_text, to_simplified
 from copilot.text.symbols import EMOJI_PATTERN, replace_stickers
 
-__all__ = ["asks_question", "is_acknowledgement", "is_content_free", "is_polite"]
+__all__ = [
+    "apologises",
+    "asks_question",
+    "is_acknowledgement",
+    "is_content_free",
+    "is_polite",
+    "thanks",
+]
 
 _EMOJI = re.compile(EMOJI_PATTERN)
 _PUNCT_SPACE = re.compile(r"[\s\W_]+")
@@ -34,6 +41,12 @@ _POLITE = re.compile(
     r"亲|您|哦|呢|呀|哈|啦|嘛|~|～|谢|抱歉|不好意思|请|麻烦|辛苦|稍等|好的|嗯嗯|宝|美女|姐|哥|"
     r"[😊🙏🌹❤💕🥰😄😃]|\[(?:微笑|愉快|呲牙|玫瑰|爱心|抱拳|握手|强|OK|庆祝|害羞|憨笑|偷笑|拥抱)\]"
 )
+
+# An apology, or regret for the trouble: 抱歉 / 对不起 / 给您带来不便 / 深表歉意.
+_APOLOGY = re.compile(
+    r"抱歉|对不起|不好意思|歉意|致歉|见谅|给您带来[^，。！？,.!?]{0,6}不便|添麻烦|sorry", re.I
+)
+_THANKS = re.compile(r"谢|感谢|感激|辛苦了|3q|thx|thank", re.IGNORECASE)
 
 
 def _clean(text: str) -> str:
@@ -69,3 +82,13 @@ def asks_question(text: str, strict: bool = False) -> bool:
 def is_polite(text: str) -> bool:
     """Whether a (guide) message has any politeness marker: 亲, 您, 哦, 谢谢, 抱歉, ～ ..."""
     return _POLITE.search(_clean(text)) is not None
+
+
+def apologises(text: str) -> bool:
+    """Whether a message apologises or regrets the trouble: 抱歉 / 对不起 / 给您带来不便."""
+    return _APOLOGY.search(_clean(text)) is not None
+
+
+def thanks(text: str) -> bool:
+    """Whether a message says thank you: 谢谢 / 感谢 / 辛苦了 / thx."""
+    return _THANKS.search(_clean(text)) is not None

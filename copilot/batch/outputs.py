@@ -68,6 +68,7 @@ _STRING_COLUMNS = {
     "flags",
     "timing",
     "sentiment",
+    "signals",
     "messages",
 }
 

@@ -18,11 +18,14 @@ closing                a close after each purchase signal, a follow-up after eac
                        a close attempt after several buying questions; n/a without them
 courtesy               100 minus rude replies, curt replies and a customer who ends unhappy
 compliance             100 minus points per violation by severity (rude language is courtesy)
+experience             the rubric's start plus points per evidence signal (sentiment
+                       trajectory, repeated or unanswered questions, how the customer left,
+                       message lengths ...: :mod:`copilot.analyzers.signals`), clipped to 0-100
 =====================  ==================================================================
 
 A dimension that does not apply is ``None`` and the overall score is the weighted mean of the
 others. Every deduction is :class:`Evidence` naming its message; evidence of good practice has
-0 points.
+0 points (experience signals with positive points, such as thanks at the end, add them).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from copilot.pipeline import Analyzer, Doc
 from copilot.scoring.rubric import DIMENSIONS, Rubric
 
 if TYPE_CHECKING:
+    from copilot.analyzers.signals import Signals
     from copilot.analyzers.timing import Timing
     from copilot.annotations import Flag
     from copilot.taxonomy import Taxonomy
@@ -420,6 +424,23 @@ def compliance(v: _View) -> DimensionScore:
     return _deducted(ev)
 
 
+def experience(v: _View) -> DimensionScore:
+    if "customer" not in v.roles:
+        return DimensionScore(None)
+    rules = v.rubric.experience
+    signals: Signals = v.doc["signals"]
+    ev = [
+        Evidence(s.message_index, s.reason, rules.points[s.name] * s.value)
+        for s in signals.found
+        if rules.points.get(s.name)
+    ]
+    # The largest effects either way (a bonus for thanks at the end must not be crowded out by
+    # many small length shares), deductions first.
+    chosen = sorted(ev, key=lambda e: (-abs(e.points), e.message_index))[:_MAX_EVIDENCE]
+    chosen.sort(key=lambda e: (e.points >= 0, -abs(e.points), e.message_index))
+    return DimensionScore(rules.score(signals.totals()), chosen)
+
+
 _SCORERS: dict[str, Callable[[_View], DimensionScore]] = {
     "responsiveness": responsiveness,
     "needs_discovery": needs_discovery,
@@ -428,6 +449,7 @@ _SCORERS: dict[str, Callable[[_View], DimensionScore]] = {
     "closing": closing,
     "courtesy": courtesy,
     "compliance": compliance,
+    "experience": experience,
 }
 assert tuple(_SCORERS) == DIMENSIONS
 
@@ -442,7 +464,7 @@ class RubricAnalyzer(Analyzer):
     """Assigns ``dimensions`` (id -> :class:`DimensionScore`) and ``overall`` (0-100 or None)."""
 
     name = "rubric"
-    requires = ("labels", "acts", "timing", "sentiment", "compliance")
+    requires = ("labels", "acts", "timing", "sentiment", "compliance", "signals")
     assigns = ("dimensions", "overall")
 
     def __init__(self, rubric: Rubric, taxonomy: Taxonomy) -> None:

@@ -13,6 +13,7 @@ A report::
                 "message_index": 7, "excerpt": "...", "explanation": "..."}],
      "timing": {"first_response_s": 38.0, "median_reply_s": 95.0, "unanswered": 1, "late": 0},
      "sentiment": {"start": 0.2, "end": -0.5, "min": -0.5, "trend": -0.7},
+     "signals": {"end_sentiment": -0.5, "follow_ups": 2.0, "guide_reply_length": 2.4, ...},
      "messages": [{"index": 0, "role": "customer", "intent": "stock", "confidence": 0.91,
                    "sentiment": 0.0}, {"index": 1, "role": "guide", "action": "logistics_info",
                    "confidence": 0.88}, ...],
@@ -22,7 +23,10 @@ A report::
 A dimension that does not apply to a conversation (no objection raised, so nothing to handle) has
 ``score: null`` and is left out of the overall score. CSV and Parquet outputs hold the flat row
 form (:func:`flatten_report`): scalars as columns, ``dim_<id>`` per dimension, the nested parts as
-JSON text; :func:`unflatten_report` turns a row back into the report.
+JSON text; :func:`unflatten_report` turns a row back into the report. ``signals`` holds the summed
+value of each evidence signal found (:mod:`copilot.analyzers.signals`; an absent one is 0), what
+``copilot calibrate`` fits the experience points on; the signals themselves, each on its message,
+are the experience dimension's evidence.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ _SCALARS = (
     "bundle",
     "rubric",
 )
-_NESTED = ("dimensions", "flags", "timing", "sentiment", "messages")
+_NESTED = ("dimensions", "flags", "timing", "sentiment", "signals", "messages")
 REPORT_COLUMNS = (*_SCALARS, *(f"dim_{d}" for d in DIMENSIONS), "n_flags", *_NESTED)
 """Columns of the flat (CSV / Parquet) form, in order."""
 
@@ -111,6 +115,7 @@ def build_report(doc: Doc, taxonomy: Taxonomy, bundle: str, rubric: str) -> dict
         "flags": flags,
         "timing": timing.summary(),
         "sentiment": sentiment.summary(),
+        "signals": doc["signals"].totals(),
         "messages": messages,
         "win_probability": _round(doc["win_probability"]),
         "converted": outcome.converted if outcome else None,

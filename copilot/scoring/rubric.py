@@ -1,25 +1,28 @@
 """The quality rubric: per-dimension settings and the weights of the overall score.
 
 The default is ``copilot/data/rubric.yaml``; a brand edits a copy and passes it by path, and
-``copilot calibrate`` writes one with fitted weights. Every label in the file is checked against the
-taxonomy when it is loaded, with a did-you-mean for typos.
+``copilot calibrate`` writes one with fitted weights (and, from ratings, fitted experience points).
+Every label and signal in the file is checked when it is loaded, with a did-you-mean for typos.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from copilot.analyzers.signals import SIGNAL_NAMES, SIGNALS
 from copilot.errors import ConfigError, InputError
 from copilot.schema import format_validation_error
 from copilot.taxonomy import Taxonomy, default_taxonomy
 
-__all__ = ["DIMENSIONS", "Rubric", "default_rubric", "load_rubric"]
+__all__ = ["DIMENSIONS", "ExperienceRules", "Rubric", "default_rubric", "load_rubric"]
 
 DIMENSIONS = (
     "responsiveness",
@@ -29,6 +32,7 @@ DIMENSIONS = (
     "closing",
     "courtesy",
     "compliance",
+    "experience",
 )
 """The dimensions this code knows how to score, in report order."""
 
@@ -89,6 +93,74 @@ class ComplianceRules(_Strict):
     )
 
 
+_POINTS_LIMIT = 1000.0  # |start| and |points| beyond this are typos, not rubrics
+
+
+class ExperienceRules(_Strict):
+    """The experience dimension (顾客体验): evidence signals turned into a 0-100 score.
+
+    The score is ``start + sum(points[s] * value of s)`` over the signals found
+    (:mod:`copilot.analyzers.signals`), clipped to 0-100. A signal not in ``points`` counts 0.
+
+    Attributes:
+        start: the score of a conversation in which no weighted signal is found. A fitted rubric
+            may put it above 100 or below 0 when every conversation carries some signals.
+        points: signal -> points per unit of its value (negative: a deduction).
+        complaint_intents: customer intents that count as a complaint.
+        thanks_intents: customer intents that count as thanks at the end.
+    """
+
+    start: float = 70.0
+    points: dict[str, float] = Field(
+        default_factory=lambda: {
+            "end_sentiment": 20.0,
+            "lowest_sentiment": 10.0,
+            "negative_messages": -5.0,
+            "thanks_at_end": 10.0,
+            "question_at_end": -10.0,
+            "unanswered": -15.0,
+            "follow_ups": -3.0,
+            "repeated_questions": -10.0,
+            "complaints": -5.0,
+            "late_replies": -10.0,
+        }
+    )
+    complaint_intents: tuple[str, ...] = ("complaint",)
+    thanks_intents: tuple[str, ...] = ("thanks_closing",)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: float) -> float:
+        if not math.isfinite(value) or abs(value) > _POINTS_LIMIT:
+            raise ValueError(
+                f"start must be a number between {-_POINTS_LIMIT:g} and {_POINTS_LIMIT:g} "
+                f"(the score before any signal, usually 0-100), got {value}"
+            )
+        return value
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, points: dict[str, float]) -> dict[str, float]:
+        for name, value in points.items():
+            if name not in SIGNAL_NAMES:
+                close = difflib.get_close_matches(name, SIGNAL_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown signal {name!r}{hint}; known signals: {', '.join(SIGNAL_NAMES)}"
+                )
+            if not math.isfinite(value) or abs(value) > _POINTS_LIMIT:
+                raise ValueError(
+                    f"points of {name!r} must be a number between {-_POINTS_LIMIT:g} and "
+                    f"{_POINTS_LIMIT:g} (points per unit of the signal), got {value}"
+                )
+        return points
+
+    def score(self, totals: Mapping[str, float]) -> float:
+        """The 0-100 score of a conversation whose signals sum to ``totals`` (signal -> value)."""
+        raw = self.start + sum(self.points.get(k, 0.0) * v for k, v in totals.items())
+        return min(100.0, max(0.0, raw))
+
+
 class Rubric(_Strict):
     """A validated rubric file.
 
@@ -109,6 +181,7 @@ class Rubric(_Strict):
     closing: ClosingRules = Field(default_factory=ClosingRules)
     courtesy: CourtesyRules = Field(default_factory=CourtesyRules)
     compliance: ComplianceRules = Field(default_factory=ComplianceRules)
+    experience: ExperienceRules = Field(default_factory=ExperienceRules)
 
     @model_validator(mode="after")
     def _weights(self) -> Rubric:
@@ -117,9 +190,9 @@ class Rubric(_Strict):
             raise ValueError(
                 f"unknown dimension(s) {unknown} in weights; known: {list(DIMENSIONS)}"
             )
-        negative = {k: v for k, v in self.weights.items() if v < 0}
+        negative = {k: v for k, v in self.weights.items() if not v >= 0 or math.isinf(v)}
         if negative:
-            raise ValueError(f"weights must be >= 0, got {negative}")
+            raise ValueError(f"weights must be finite numbers >= 0, got {negative}")
         if not any(self.weights.values()):
             raise ValueError("at least one weight must be above 0")
         return self
@@ -150,6 +223,7 @@ class Rubric(_Strict):
         intents = [*t.per_intent_s, *t.no_answer_intents, *self.answers, *self.objections]
         intents += [*self.discovery.sales_intents, *self.closing.purchase_signals]
         intents += list(self.closing.hesitations)
+        intents += [*self.experience.complaint_intents, *self.experience.thanks_intents]
         actions = [a for acts in (*self.answers.values(), *self.objections.values()) for a in acts]
         actions += [*self.discovery.actions, *self.discovery.recommend_actions]
         actions += [*self.closing.close_actions, *self.closing.follow_up_actions]
@@ -163,8 +237,17 @@ class Rubric(_Strict):
         return self
 
     def to_yaml(self) -> str:
+        """The rubric as YAML; each experience point says what its signal is in a comment."""
         data = self.model_dump(mode="json")
-        return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        specs = {s.name: s for s in SIGNALS}
+        lines = []
+        for line in text.splitlines():
+            key = line.strip().split(":", 1)[0]
+            if line.startswith("    ") and key in specs:  # only experience.points nests them
+                line = f"{line:<36} # {specs[key].label}: {specs[key].describe}"
+            lines.append(line)
+        return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")

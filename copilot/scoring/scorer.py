@@ -14,6 +14,7 @@ from copilot.analyzers import (
     LabelAnalyzer,
     OutcomeAnalyzer,
     SentimentAnalyzer,
+    SignalsAnalyzer,
     TimingAnalyzer,
 )
 from copilot.pipeline import Doc, Pipeline
@@ -68,6 +69,7 @@ class Scorer:
                 LabelAnalyzer(bundle, use_gold=use_gold_labels),
                 SentimentAnalyzer(),
                 TimingAnalyzer(self.rubric.timing),
+                SignalsAnalyzer(self.rubric.experience),
                 ComplianceAnalyzer(checker),
                 OutcomeAnalyzer(bundle),
                 RubricAnalyzer(self.rubric, bundle.taxonomy),

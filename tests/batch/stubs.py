@@ -65,6 +65,7 @@ class StubScorer:
             "flags": [],
             "timing": {"first_response_s": None},
             "sentiment": {"start": 0.0},
+            "signals": {},
             "messages": [{"index": i, "role": m.role} for i, m in enumerate(conversation.messages)],
             "win_probability": 0.5,
             "converted": outcome.converted if outcome else None,
