@@ -11,7 +11,9 @@ original weights, so the user sees whether fitting helped before adopting the ne
 
 How:
 
-* Features are the per-dimension scores. A dimension that does not apply (``score: null``) is
+* Features are the per-dimension scores and, when the reports carry them (``signals``, written by
+  ``copilot score`` since the experience dimension exists), the summed value of each evidence
+  signal (:mod:`copilot.analyzers.signals`). A dimension that does not apply (``score: null``) is
   imputed with its training mean for fitting only; every evaluation recomputes
   ``rubric.overall(...)`` on the real scores, so the weights are renormalised over the dimensions
   that apply, exactly as in production.
@@ -19,7 +21,15 @@ How:
   penalty (L-BFGS-B). ``rating``: non-negative least squares (with the same small ridge).
   A coefficient on the 0-100 score scale is the dimension's weight; weights are normalised to sum
   to 1.
-* A dimension scored in too few training conversations keeps its original share of the weight.
+* Signals get a coefficient of either sign (the ratings say whether thanks at the end or an
+  apology goes with better conversations); dimensions stay non-negative. The signal part of the
+  fit becomes the rubric's ``experience`` section: points per unit of each signal, scaled so that
+  the middle 96% of training conversations score 10-90 on the experience dimension, and ``start``;
+  the dimension's weight carries the rest of the scale, so the overall score ranks conversations
+  as the fitted model does (up to the clipping at 0 and 100 and the renormalisation over the
+  dimensions that apply).
+* A dimension scored in too few training conversations keeps its original share of the weight; a
+  signal seen in too few keeps its original points.
 * The split is a seeded shuffle, per class for ``converted`` (both outcomes in both parts).
 * Held-out numbers: ``converted`` -> ROC AUC, log-loss of a one-feature logistic on the overall
   score (fitted on the training part), and Spearman correlation; ``rating`` -> Spearman and
@@ -39,7 +49,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from copilot.errors import InputError
-from copilot.scoring.rubric import DIMENSIONS, Rubric
+from copilot.scoring.fitting import fit_rubric, normalised, overall_scores
+from copilot.scoring.rubric import Rubric
 
 __all__ = [
     "MIN_CONVERSATIONS",
@@ -57,7 +68,6 @@ MIN_CONVERSATIONS = 30
 """Fewest conversations with a target that calibration accepts."""
 MIN_PER_CLASS = 5
 """Fewest converted and not-converted conversations each (target ``converted``)."""
-_MIN_APPLIES = 10  # training conversations a dimension must be scored in to get a fitted weight
 
 Array = NDArray[np.float64]
 
@@ -77,6 +87,8 @@ class CalibrationResult:
         primary: the metric that decides :attr:`improved` (``auc`` or ``spearman``).
         unfitted: dimensions scored too rarely to fit; they kept their original share.
         seed, holdout: the split settings.
+        unfitted_signals: signals seen too rarely to fit; they kept their original points
+            (empty when the experience points were not fitted).
     """
 
     target: Target
@@ -92,6 +104,12 @@ class CalibrationResult:
     unfitted: tuple[str, ...]
     seed: int
     holdout: float
+    unfitted_signals: tuple[str, ...] = ()
+
+    @property
+    def signals_fitted(self) -> bool:
+        """Whether the experience points were fitted (the reports carried signals)."""
+        return self.rubric.experience != self.original.experience
 
     @property
     def improved(self) -> bool:
@@ -104,12 +122,12 @@ class CalibrationResult:
     @property
     def weights_before(self) -> dict[str, float]:
         """The original weights, normalised to sum to 1, for every calibrated dimension."""
-        return _normalised(self.original.weights, self.rubric.weights)
+        return normalised(self.original.weights, self.rubric.weights)
 
     @property
     def weights_after(self) -> dict[str, float]:
         """The fitted weights (sum 1)."""
-        return _normalised(self.rubric.weights, self.original.weights)
+        return normalised(self.rubric.weights, self.original.weights)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (the fitted rubric as a mapping under ``rubric``)."""
@@ -125,6 +143,9 @@ class CalibrationResult:
             "weights_before": self.weights_before,
             "weights_after": self.weights_after,
             "unfitted": list(self.unfitted),
+            "unfitted_signals": list(self.unfitted_signals),
+            "experience_before": self.original.experience.model_dump(mode="json"),
+            "experience_after": self.rubric.experience.model_dump(mode="json"),
             "before": self.before,
             "after": self.after,
             "baseline": self.baseline,
@@ -139,7 +160,8 @@ class CalibrationResult:
             return "n/a" if value is None else f"{value:.4f}"
 
         header = [
-            f"# Weights fitted by `copilot calibrate` to {self.target} on {self.n:,} conversations",
+            f"# Weights{' and experience points' if self.signals_fitted else ''} fitted by "
+            f"`copilot calibrate` to {self.target} on {self.n:,} conversations",
             f"# (seed {self.seed}, {self.n_holdout:,} held out), starting from {self.original.label}.",
             "# Held-out "
             + ", ".join(
@@ -151,25 +173,7 @@ class CalibrationResult:
         return "\n".join(header) + "\n" + self.rubric.to_yaml()
 
 
-def _normalised(weights: Mapping[str, float], other: Mapping[str, float]) -> dict[str, float]:
-    total = sum(weights.values()) or 1.0
-    dims = [d for d in DIMENSIONS if d in weights or d in other]
-    return {d: round(weights.get(d, 0.0) / total, 4) for d in dims}
-
-
 # --------------------------------------------------------------------------- inputs
-
-
-def _dimension_scores(report: Mapping[str, Any]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for d, entry in (report.get("dimensions") or {}).items():
-        value = entry.get("score") if isinstance(entry, Mapping) else entry
-        out[d] = None if value is None or _nan(value) else float(value)
-    return out
-
-
-def _nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
 
 
 def _targets(targets: Sequence[Any], target: Target) -> Array:
@@ -215,51 +219,7 @@ def _split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-# --------------------------------------------------------------------------- fitting
-
-
-def _fit_logistic(z: Array, y: Array, l2: float) -> Array:
-    """Non-negative coefficients of a logistic regression (free intercept) with an L2 penalty."""
-    from scipy.optimize import minimize
-
-    n, d = z.shape
-    alpha = l2 / n
-
-    def loss(theta: Array) -> tuple[float, Array]:
-        s = theta[0] + z @ theta[1:]
-        value = float(np.mean(np.logaddexp(0.0, s) - y * s)) + 0.5 * alpha * float(
-            theta[1:] @ theta[1:]
-        )
-        r = 1.0 / (1.0 + np.exp(-s)) - y
-        grad = np.concatenate([[r.mean()], z.T @ r / n + alpha * theta[1:]])
-        return value, grad
-
-    p = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-    start = np.concatenate([[math.log(p / (1 - p))], np.full(d, 0.1)])
-    result = minimize(
-        loss, start, jac=True, method="L-BFGS-B", bounds=[(None, None)] + [(0.0, None)] * d
-    )
-    if not result.success:
-        logger.warning("logistic fit did not converge: %s", result.message)
-    return np.maximum(np.asarray(result.x[1:], dtype=np.float64), 0.0)
-
-
-def _fit_nnls(z: Array, y: Array, l2: float) -> Array:
-    """Non-negative least squares (free intercept, by centring) with a small ridge."""
-    from scipy.optimize import nnls
-
-    d = z.shape[1]
-    a = np.vstack([z - z.mean(axis=0), math.sqrt(l2) * np.eye(d)])
-    b = np.concatenate([y - y.mean(), np.zeros(d)])
-    coef, _ = nnls(a, b)
-    return np.asarray(coef, dtype=np.float64)
-
-
 # --------------------------------------------------------------------------- evaluation
-
-
-def _overall(rubric: Rubric, scores: list[dict[str, float | None]]) -> list[float | None]:
-    return [rubric.overall(s) for s in scores]
 
 
 def _filled(values: list[float | None], train: NDArray[np.intp]) -> Array:
@@ -397,53 +357,18 @@ def calibrate(
             f"every rating is {y[0]:g}; ratings that never vary cannot weight the dimensions"
         )
 
-    scores = [_dimension_scores(r) for r in reports]
-    seen = {d for s in scores for d, v in s.items() if v is not None}
-    dims = [d for d in DIMENSIONS if d in seen or d in rubric.weights]
-    x = np.array(
-        [[np.nan if s.get(d) is None else s[d] for d in dims] for s in scores], dtype=np.float64
-    ).reshape(len(scores), len(dims))
     train, test = _split(y, target, holdout, np.random.default_rng(seed))
     if len(train) < 15 or len(test) < 5:
         raise InputError(
             f"holdout {holdout} leaves {len(train)} conversations to fit and {len(test)} to "
             "check; use a holdout between 0.1 and 0.5"
         )
-
-    xt = x[train]
-    applies = (~np.isnan(xt)).sum(axis=0)
-    fitted = [j for j in range(len(dims)) if applies[j] >= _MIN_APPLIES]
-    unfitted = tuple(dims[j] for j in range(len(dims)) if applies[j] < _MIN_APPLIES)
-    original = _normalised(rubric.weights, dict.fromkeys(dims, 0.0))
-    kept_share = sum(original.get(d, 0.0) for d in unfitted)
-    if not fitted or kept_share >= 1.0:
-        raise InputError(
-            f"no dimension is scored in at least {_MIN_APPLIES} training conversations "
-            f"(scored: {', '.join(d for d in dims if d in seen) or 'none'}); score more conversations"
-        )
-    cols = xt[:, fitted]
-    mean = np.nanmean(cols, axis=0)
-    cols = np.where(np.isnan(cols), mean, cols)
-    std = cols.std(axis=0)
-    usable = std > 1e-9
-    z = np.zeros_like(cols)
-    z[:, usable] = (cols[:, usable] - mean[usable]) / std[usable]
-    coef = _fit_logistic(z, y[train], l2) if target == "converted" else _fit_nnls(z, y[train], l2)
-    raw = np.where(usable, coef / np.where(usable, std, 1.0), 0.0)
-    if not np.any(raw > 0):
-        raise InputError(
-            f"no dimension relates positively to {target} on the {len(train):,} training "
-            "conversations, so no non-negative weights fit; keep the current rubric"
-        )
-    raw = raw / raw.sum() * (1.0 - kept_share)
-    weights = {d: original.get(d, 0.0) for d in unfitted}
-    weights.update({dims[j]: float(w) for j, w in zip(fitted, raw, strict=True)})
-    weights = {d: weights[d] for d in dims}
+    fit = fit_rubric([reports[i] for i in train], y[train], target, rubric, l2=l2)
     name = rubric.name if rubric.name.endswith("-calibrated") else f"{rubric.name}-calibrated"
-    new = rubric.with_weights(weights, name=name, version=rubric.version + 1)
+    new = fit.rubric.with_weights(fit.rubric.weights, name=name, version=rubric.version + 1)
 
-    before = _metrics(target, _filled(_overall(rubric, scores), train), y, train, test)
-    after = _metrics(target, _filled(_overall(new, scores), train), y, train, test)
+    before = _metrics(target, _filled(overall_scores(rubric, reports), train), y, train, test)
+    after = _metrics(target, _filled(overall_scores(new, reports), train), y, train, test)
     result = CalibrationResult(
         target=target,
         rubric=new,
@@ -455,9 +380,10 @@ def calibrate(
         after=after,
         baseline=_baseline(target, y, train, test),
         primary="auc" if target == "converted" else "spearman",
-        unfitted=unfitted,
+        unfitted=fit.unfitted,
         seed=seed,
         holdout=holdout,
+        unfitted_signals=fit.unfitted_signals,
     )
     logger.info("calibrated %s: %s -> %s", target, before, after)
     return result
