@@ -320,6 +320,13 @@ def calibrate_command(
             help="CSV with columns conversation_id,rating; overrides meta.rating of the data.",
         ),
     ] = None,
+    rating_field: Annotated[
+        str,
+        typer.Option(
+            "--rating-field",
+            help="The meta field that holds the rating (e.g. rating_S); default meta.rating.",
+        ),
+    ] = "rating",
     holdout: Annotated[
         float,
         typer.Option("--holdout", help="Share of conversations held out to compare the weights."),
@@ -357,6 +364,8 @@ def calibrate_command(
             raise InputError(f"--target must be converted or rating, got {target!r}")
         if ratings_file is not None and target != "rating":
             raise InputError("--ratings needs --target rating")
+        if rating_field != "rating" and target != "rating":
+            raise InputError("--rating-field needs --target rating")
         ratings = read_ratings_csv(ratings_file) if ratings_file is not None else {}
         with console.status("loading the bundle"):
             scorer = Scorer.load(bundle_dir, rubric=rubric_file)
@@ -376,7 +385,7 @@ def calibrate_command(
                             )
                         continue
                     read += 1
-                    value = _target_of(item, target, ratings)
+                    value = _target_of(item, target, ratings, rating_field)
                     if value is None:
                         skipped += 1
                         continue
@@ -389,7 +398,7 @@ def calibrate_command(
             )
         if not conversations:
             need = "an outcome (outcome.converted)" if target == "converted" else "a rating"
-            where = "" if target == "converted" else " (meta.rating, or --ratings CSV)"
+            where = "" if target == "converted" else f" (meta.{rating_field}, or --ratings CSV)"
             raise InputError(
                 f"none of the {read:,} readable conversations has {need}{where}; "
                 f"calibrating to {target} needs them"
@@ -414,13 +423,15 @@ def calibrate_command(
         _print_calibration(result, counts, scorer.bundle.taxonomy.name_of, path)
 
 
-def _target_of(conversation: Any, target: str, ratings: dict[str, float]) -> float | bool | None:
+def _target_of(
+    conversation: Any, target: str, ratings: dict[str, float], field: str = "rating"
+) -> float | bool | None:
     if target == "converted":
         outcome = conversation.outcome
         return None if outcome is None else bool(outcome.converted)
     if conversation.conversation_id in ratings:
         return ratings[conversation.conversation_id]
-    return _number(conversation.meta.get("rating"))
+    return _number(conversation.meta.get(field))
 
 
 def _score(scorer: Any, conversations: list[Any]) -> list[dict[str, Any]]:
@@ -436,10 +447,35 @@ def _score(scorer: Any, conversations: list[Any]) -> list[dict[str, Any]]:
                         d: {"score": entry.get("score")}
                         for d, entry in (report.get("dimensions") or {}).items()
                     },
+                    "signals": report.get("signals"),
                 }
             )
             progress.advance(task)
     return reports
+
+
+def _print_experience(result: CalibrationResult) -> None:
+    """The experience dimension's start and points per signal, before and after."""
+    from copilot.analyzers.signals import SIGNALS
+
+    before, after = result.original.experience, result.rubric.experience
+    table = Table(
+        title=f"experience points (start {before.start:g} → {after.start:g}; "
+        "points per unit of each signal)"
+    )
+    table.add_column("signal")
+    table.add_column("name")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    for spec in SIGNALS:
+        note = " (kept)" if spec.name in result.unfitted_signals else ""
+        table.add_row(
+            spec.name,
+            spec.label,
+            f"{before.points.get(spec.name, 0.0):+g}",
+            f"{after.points.get(spec.name, 0.0):+g}{note}",
+        )
+    console.print(table)
 
 
 def _print_calibration(
@@ -465,6 +501,8 @@ def _print_calibration(
             d, name_of(d), f"{before.get(d, 0.0):.3f}", f"{after[d]:.3f}{note}", f"{change:+.3f}"
         )
     console.print(table)
+    if result.signals_fitted:
+        _print_experience(result)
     table = Table(title=f"held-out fit to {result.target} (n={result.n_holdout:,})")
     table.add_column("metric")
     table.add_column("original weights", justify="right")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from copilot.batch.outputs import open_report_writer
 from copilot.cli import app
-from copilot.scoring.rubric import load_rubric
+from copilot.scoring.rubric import default_rubric, load_rubric
 from tests.builders import make_report
 
 runner = CliRunner()
@@ -157,11 +157,36 @@ def test_cli_calibrate_to_ratings_csv_prints_tables(
     assert load_rubric(tmp_path / "rubric.calibrated.yaml").version == 2
 
 
+def test_cli_calibrate_reads_the_rating_field_and_fits_experience_points(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    from copilot.synth import generate
+
+    skill = {"poor": -1.5, "average": 0.0, "good": 1.0, "star": 2.0}
+    path = tmp_path / "rated.jsonl"
+    lines = []
+    for c in generate(120, seed=32):
+        record = json.loads(c.model_dump_json(exclude_none=True))
+        record["meta"]["rating_S"] = skill[c.meta["guide_skill"]]
+        lines.append(json.dumps(record, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "fitted.yaml"
+    args = ["--target", "rating", "--rating-field", "rating_S", "-o", str(out)]
+    result = _calibrate(path, scoring_bundle_dir, *args)
+    assert result.exit_code == 0, result.output
+    assert "experience points" in result.output and "thanks_at_end" in result.output
+    fitted = load_rubric(out)
+    assert fitted.weights["experience"] > 0
+    assert fitted.experience != default_rubric().experience
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--target", "sales"], "--target must be converted or rating"),
         (["--target", "converted", "--ratings", "x.csv"], "--ratings needs --target rating"),
+        (["--target", "converted", "--rating-field", "rating_S"], "--rating-field needs"),
+        (["--target", "rating", "--rating-field", "stars"], "has a rating (meta.stars, or"),
         (["--target", "rating"], "has a rating (meta.rating, or --ratings CSV)"),
     ],
 )
