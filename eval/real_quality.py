@@ -171,8 +171,8 @@ def _table(metrics: dict[str, Any]) -> str:
         f"Held-out Spearman with the ratings, {metrics['folds']}-fold "
         f"(n={metrics['n']:,}, bundle {metrics['bundle']}, rubric {metrics['rubric']}):",
         "",
-        f"| {'overall score':<18} | " + " | ".join(f"{t:<21}" for t in TARGETS) + " |",
-        f"|{'-' * 20}|" + "|".join("-" * 23 for _ in TARGETS) + "|",
+        f"| {'overall score':<18} | " + " | ".join(f"{t:<22}" for t in TARGETS) + " |",
+        f"|{'-' * 20}|" + "|".join("-" * 24 for _ in TARGETS) + "|",
     ]
     for m in METHODS:
         cells = []
@@ -181,7 +181,7 @@ def _table(metrics: dict[str, Any]) -> str:
             cells.append(
                 f"{r['spearman_mean']:+.3f} ±{r['spearman_sd']:.3f} ({r['spearman_pooled']:+.3f})"
             )
-        lines.append(f"| {names[m]:<18} | " + " | ".join(f"{c:<21}" for c in cells) + " |")
+        lines.append(f"| {names[m]:<18} | " + " | ".join(f"{c:<22}" for c in cells) + " |")
     p = metrics["primary"]
     verdict = "meets" if p["meets_target"] else "misses"
     lines += [
