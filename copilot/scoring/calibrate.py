@@ -168,6 +168,12 @@ class CalibrationResult:
                 f"{k} {fmt(self.before.get(k))} -> {fmt(self.after.get(k))}" for k in self.after
             ),
         ]
+        if self.signals_fitted and self.unfitted_signals:
+            header.append(
+                "# Signals seen too rarely to fit kept their points: "
+                + ", ".join(self.unfitted_signals)
+                + "."
+            )
         if not self.improved:
             header.append(f"# The fitted weights did not improve held-out {self.primary}.")
         return "\n".join(header) + "\n" + self.rubric.to_yaml()

@@ -264,7 +264,10 @@ def test_calibrated_rubric_with_points_loads_back(tmp_path: Path) -> None:
     result = calibrate(reports, ratings, "rating", default_rubric())
     path = tmp_path / "fitted.yaml"
     path.write_text(result.to_yaml(), "utf-8")
-    assert path.read_text("utf-8").startswith("# Weights and experience points fitted by")
+    text = path.read_text("utf-8")
+    assert text.startswith("# Weights and experience points fitted by")
+    assert "# Signals seen too rarely to fit kept their points: " in text
+    assert "late_replies" in text.split("\n")[3]
     loaded = load_rubric(path)
     assert loaded == result.rubric
     assert all(math.isfinite(v) for v in loaded.experience.points.values())
