@@ -94,6 +94,20 @@ class Embedder(ABC):
     def dim(self) -> int:
         """Length of the vectors :meth:`encode` returns."""
 
+    def features(self, texts: Sequence[str]) -> Any:
+        """The richest rows of ``texts`` for a model trained on top (e.g. reply matching).
+
+        The embedding itself by default; the offline embedder gives its sparse TF-IDF rows.
+        """
+        return self.encode(texts)
+
+    def feature_projection(self) -> np.ndarray:
+        """A ``(n_features, dim)`` map from :meth:`features` rows to :meth:`encode` space.
+
+        A starting point for projections learned on top; the identity by default.
+        """
+        return np.eye(self.dim, dtype=np.float32)
+
     @property
     @abstractmethod
     def spec(self) -> str:
@@ -450,6 +464,14 @@ class OfflineEmbedder(Embedder):
         """
         self._fitted_projection()
         return self._sparse([self._tokens(text) for text in check_texts(texts)])
+
+    def features(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The sparse TF-IDF rows (:meth:`transform_sparse`)."""
+        return self.transform_sparse(texts)
+
+    def feature_projection(self) -> np.ndarray:
+        """The SVD projection from TF-IDF rows to :meth:`encode` space."""
+        return self._fitted_projection()
 
     def transform(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """Sparse TF-IDF rows and dense embeddings from one tokenisation of ``texts``.

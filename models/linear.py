@@ -65,8 +65,16 @@ class LinearClassifier:
         self.class_weight = class_weight
         self.seed = seed
 
-    def fit(self, X: Matrix, y: Sequence[str]) -> Self:
+    def fit(
+        self, X: Matrix, y: Sequence[str], sample_weight: Sequence[float] | None = None
+    ) -> Self:
         """Fit the weights on most rows and the temperature on the held-back rows.
+
+        Args:
+            X: feature rows.
+            y: their labels.
+            sample_weight: weight of each row in the loss (e.g. a brand's own labels above
+                synthetic ones); all 1 when ``None``.
 
         Raises:
             InputError: fewer than two classes, or ``X`` and ``y`` of different lengths.
@@ -78,6 +86,9 @@ class LinearClassifier:
         labels = np.asarray([str(v) for v in y])
         if X.shape[0] != len(labels):
             raise InputError(f"X has {X.shape[0]} rows but y has {len(labels)} labels")
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if weights is not None and weights.shape != labels.shape:
+            raise InputError(f"{len(labels)} labels but {weights.shape[0]} sample weights")
         classes = sorted(set(labels.tolist()))
         if len(classes) < 2:
             raise InputError(f"a classifier needs at least two classes; got {classes}")
@@ -102,7 +113,11 @@ class LinearClassifier:
             # A few saga epochs reach the held-out accuracy of a fully converged fit at a tenth
             # of the time (measured on the synthetic corpus); stopping early is deliberate.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(_rows(X, train_idx), labels[train_idx])
+            model.fit(
+                _rows(X, train_idx),
+                labels[train_idx],
+                sample_weight=None if weights is None else weights[train_idx],
+            )
         coef = np.asarray(model.coef_, dtype=np.float32)
         intercept = np.asarray(model.intercept_, dtype=np.float32)
         if coef.shape[0] == 1:  # binary: sklearn keeps one row of logits for the second class
