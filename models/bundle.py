@@ -11,6 +11,7 @@
       nba/              next-best-action model
       outcome/          win-probability model (absent when the data had no outcomes)
       scripts/          winning scripts, their lift, and the hybrid index over their contexts
+      reply_match/      context -> reply matching model learned from the logs (optional)
 
 ``load_bundle(dir)`` returns a :class:`Bundle`; the same data and seed give a bundle with
 identical predictions. A bundle written in another format version is refused with a message.
@@ -37,6 +38,7 @@ from models.embedders import Embedder, OfflineEmbedder, load_embedder
 from models.linear import LinearClassifier
 from models.nba import IntentBaseline, NextBestActionModel
 from models.outcome import OutcomeModel, outcome_features
+from models.reply_match import ReplyMatcher
 from models.scripts import ScriptLibrary
 from models.state import ConversationState
 
@@ -129,10 +131,15 @@ class TextModel:
         return self.embedder.encode(texts)
 
     def fit(
-        self, texts: Sequence[str], contexts: Sequence[str], labels: Sequence[str]
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str],
+        labels: Sequence[str],
+        weights: Sequence[float] | None = None,
     ) -> TextModel:
+        """Fit on labelled texts; ``weights`` (linear backend) scale each example's loss."""
         if self.backend == "linear":
-            self.classifier.fit(self.features(texts, contexts), labels)
+            self.classifier.fit(self.features(texts, contexts), labels, sample_weight=weights)
         else:
             self.classifier.fit(_joined(texts, contexts), labels)
         return self
@@ -204,6 +211,7 @@ class Bundle:
         baseline: IntentBaseline,
         outcome: OutcomeModel | None,
         scripts: ScriptLibrary | None = None,
+        reply_matcher: ReplyMatcher | None = None,
         path: Path | None = None,
     ) -> None:
         self.manifest = manifest
@@ -215,6 +223,7 @@ class Bundle:
         self.baseline = baseline
         self.outcome = outcome
         self.scripts = scripts
+        self.reply_matcher = reply_matcher
         self.path = path
         self.intent_threshold = float(manifest.get("intent_threshold", 0.0))
 
@@ -381,6 +390,8 @@ class Bundle:
                 self.outcome.save(tmp / "outcome")
             if self.scripts is not None:
                 self.scripts.save(tmp / "scripts")
+            if self.reply_matcher is not None:
+                self.reply_matcher.save(tmp / "reply_match")
             (tmp / "taxonomy.yaml").write_text(
                 yaml.safe_dump(
                     self.taxonomy.model_dump(mode="json"), allow_unicode=True, sort_keys=False
@@ -473,6 +484,11 @@ def load_bundle(directory: str | Path) -> Bundle:
         scripts = (
             ScriptLibrary.load(directory / "scripts") if (directory / "scripts").exists() else None
         )
+        reply_matcher = (
+            ReplyMatcher.load(directory / "reply_match", embedder)
+            if (directory / "reply_match").exists()
+            else None
+        )
     except BundleError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -489,5 +505,6 @@ def load_bundle(directory: str | Path) -> Bundle:
         baseline=baseline,
         outcome=outcome,
         scripts=scripts,
+        reply_matcher=reply_matcher,
         path=directory,
     )

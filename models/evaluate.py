@@ -180,7 +180,8 @@ def retrieval_metrics(
 
     For guide turns of winning conversations: Recall@1/3/10 and MRR@10 of the script the actual
     reply belongs to, and response selection (the true reply against 9 replies of other
-    conversations at the same intent: R10@1, R10@2, R10@5), for the engine and three baselines:
+    conversations at the same intent: R10@1, R10@2, R10@5), for the engine, the reply matcher
+    alone (when the bundle has one) and three baselines:
     BM25 only, dense only, and random scripts of the predicted intent. Turns whose reply matches
     no mined script are counted in ``coverage`` and left out of the ranks.
     """
@@ -230,7 +231,9 @@ def retrieval_metrics(
     by_intent: dict[str, list[int]] = {}
     for script in library.scripts:
         by_intent.setdefault(script.intent, []).append(script.id)
-    methods = ("engine", "bm25", "dense", "random")
+    methods: tuple[str, ...] = ("engine", "matcher", "bm25", "dense", "random")
+    if bundle.reply_matcher is None:
+        methods = ("engine", "bm25", "dense", "random")
     ranks: dict[str, list[int | None]] = {m: [] for m in methods}
     selection: dict[str, list[int]] = {m: [] for m in methods}
     gold_by_intent: dict[str, list[int]] = {}

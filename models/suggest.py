@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
@@ -42,6 +43,8 @@ class EngineConfig:
 
     Attributes:
         candidates: index entries retrieved per query (each of dense and sparse).
+        w_match: weight of the bundle's reply-matching score of the script for this context
+            (learned from the brand's (context, reply) pairs; 0 when the bundle has none).
         w_relevance, w_action, w_reply, w_lift, w_intent: rerank weights (they sum to 1):
             similarity of the script's contexts to this one, probability of the script's action
             as the next best, similarity of the reply itself to this context (it speaks of what
@@ -60,6 +63,7 @@ class EngineConfig:
     """
 
     candidates: int = 50
+    w_match: float = 0.35
     w_relevance: float = 0.35
     w_action: float = 0.30
     w_reply: float = 0.15
@@ -113,6 +117,8 @@ class SuggestionEngine:
         # re-sends the guide messages of the earlier turns. The checker is fixed per engine.
         self._safe_memo: dict[str, bool] = {}
         self._hits_memo: dict[str, list[Any]] = {}
+        # Reply-matching vectors of scripts, computed the first time a script is a candidate.
+        self._match_memo: dict[int, tuple[np.ndarray, Any]] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -287,7 +293,8 @@ class SuggestionEngine:
         """Scripts for the next reply, best first, before diversity and safety filtering.
 
         ``method`` selects the ranking: ``engine`` (everything), ``dense`` or ``bm25`` (one
-        retriever alone, for evaluation baselines).
+        retriever alone, for evaluation baselines), ``matcher`` (the retrieved scripts by reply
+        matching alone).
         """
         vector, tokens = self._query(conversation)
         if vector is None and not tokens:
@@ -315,7 +322,15 @@ class SuggestionEngine:
         if not best:
             return []
         sids = list(best)
-        scores = self._engine_scores(sids, best, vector, actions or {}, intent)
+        if method == "matcher":
+            match = self._match(conversation, sids)
+            return self._by_script(
+                list(zip(sids, match.tolist(), strict=True)) if match is not None else [],
+                by_use=False,
+            )
+        scores = self._engine_scores(
+            sids, best, vector, actions or {}, intent, self._match(conversation, sids)
+        )
         out = [
             _Ranked(self.library.scripts[sid], score, rel)
             for sid, (score, rel) in zip(sids, scores, strict=True)
@@ -336,8 +351,12 @@ class SuggestionEngine:
 
         ``engine`` uses the full formula (retrieval relevance is 0 for scripts the index did not
         return); ``dense`` the cosine between the query and the script's context centroid;
-        ``bm25`` the best BM25 score of the script's contexts.
+        ``bm25`` the best BM25 score of the script's contexts; ``matcher`` the reply-matching
+        score of the script's text.
         """
+        if method == "matcher":
+            match = self._match(conversation, script_ids)
+            return [0.0] * len(script_ids) if match is None else match.tolist()
         vector, tokens = self._query(conversation)
         index, lib = self.library.index, self.library
         if method == "dense":
@@ -356,7 +375,12 @@ class SuggestionEngine:
         return [
             score
             for score, _rel in self._engine_scores(
-                list(script_ids), self._best_fused(fused), vector, actions or {}, intent
+                list(script_ids),
+                self._best_fused(fused),
+                vector,
+                actions or {},
+                intent,
+                self._match(conversation, script_ids),
             )
         ]
 
@@ -374,8 +398,9 @@ class SuggestionEngine:
         vector: np.ndarray | None,
         actions: dict[str, float],
         intent: str | None,
+        match: np.ndarray | None = None,
     ) -> list[tuple[float, float]]:
-        """``(score, relevance)`` of each script: relevance, action, lift, intent, pin, feedback."""
+        """``(score, relevance)`` of each script: match, relevance, action, lift, intent, pin, feedback."""
         cfg, lib = self.config, self.library
         acceptance = self._acceptance  # one reference: set_acceptance may swap it meanwhile
         top = max(best.values(), default=0.0) or 1.0
@@ -383,12 +408,14 @@ class SuggestionEngine:
         zeros = np.zeros(len(rows))
         cos = lib.centroids[rows] @ vector if vector is not None else zeros
         reply = lib.reply_vectors[rows] @ vector if vector is not None else zeros
+        matched = match.tolist() if match is not None else [0.0] * len(rows)
         out = []
-        for sid, c, r in zip(sids, cos.tolist(), reply.tolist(), strict=True):
+        for sid, c, r, m in zip(sids, cos.tolist(), reply.tolist(), matched, strict=True):
             script = lib.scripts[sid]
             relevance = 0.5 * best.get(sid, 0.0) / top + 0.5 * max(c, 0.0)
             score = (
-                cfg.w_relevance * relevance
+                cfg.w_match * m
+                + cfg.w_relevance * relevance
                 + cfg.w_action * actions.get(script.action, 0.0)
                 + cfg.w_reply * max(r, 0.0)
                 + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
@@ -401,6 +428,31 @@ class SuggestionEngine:
         return out
 
     # ------------------------------------------------------------------ steps
+
+    def _match(self, conversation: Conversation, sids: Sequence[int]) -> np.ndarray | None:
+        """Reply-matching score of each script for the conversation; ``None`` without a matcher."""
+        matcher = self.bundle.reply_matcher
+        if matcher is None or not len(sids):
+            return None
+        context = [
+            self.pipeline.mask(m.text)[0]
+            for m in conversation.messages
+            if m.role != "system" and m.text
+        ][-matcher.context_turns :]
+        if not context:
+            return np.zeros(len(sids), dtype=np.float32)
+        missing = [sid for sid in dict.fromkeys(sids) if sid not in self._match_memo]
+        if missing:
+            if len(self._match_memo) > _MEMO_SIZE:
+                self._match_memo.clear()
+            vectors, raw = matcher.encode_replies([self.library.scripts[s].text for s in missing])
+            for n, sid in enumerate(missing):
+                self._match_memo[sid] = (vectors[n], raw[n])
+        ctx, ctx_raw = matcher.encode_contexts([context])
+        parts = [self._match_memo[sid] for sid in sids]
+        rows = [p[1] for p in parts]
+        raw_rows = sp.vstack(rows, format="csr") if sp.issparse(rows[0]) else np.vstack(rows)
+        return matcher.combine(ctx[0], ctx_raw[0], np.vstack([p[0] for p in parts]), raw_rows)
 
     def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
         texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]
@@ -420,10 +472,11 @@ class SuggestionEngine:
         tokens = index_tokens(raw)
         return (vector if float(np.abs(vector).sum()) > 0 else None), tokens
 
-    def _by_script(self, hits: Sequence[tuple[int, float]]) -> list[_Ranked]:
+    def _by_script(self, hits: Sequence[tuple[int, float]], by_use: bool = True) -> list[_Ranked]:
+        """Scripts of the hits (index entries, or script ids when not ``by_use``), best first."""
         best: dict[int, float] = {}
         for use, score in hits:
-            sid = int(self.library.use_script[use])
+            sid = int(self.library.use_script[use]) if by_use else int(use)
             best[sid] = max(best.get(sid, float("-inf")), float(score))
         ranked = [_Ranked(self.library.scripts[s], v, v) for s, v in best.items()]
         ranked.sort(key=lambda r: (-r.score, r.script.id))
