@@ -1,14 +1,25 @@
-"""Training a bundle from conversations (full or partial labels) and optional intent rows.
+"""Training a bundle from a brand's own logs (labelled or not) on top of a labelled base.
 
 Steps: check labels against the taxonomy -> hold out a validation share of conversations ->
-fit the embedder on every message text -> intent and act classifiers on labelled messages ->
-label the unlabelled messages with them -> next-best-action model on the decision points of
-winning conversations, beside its intent baseline -> outcome model -> validation metrics ->
-``manifest.json``. Same data and seed, same bundle.
+fit the embedder on every message text (the brand's and the base's) -> intent and act
+classifiers on the labelled messages (a brand's own labels weigh more than the base's), then
+co-training on the brand's unlabelled messages (a message on whose label the two views agree,
+its own text and its partner message, becomes training data, class-balanced, with the
+thresholds reported) -> label the remaining messages with them ->
+next-best-action model on the decision points of winning conversations, beside its intent
+baseline -> outcome model -> scripts mined from the brand's conversations -> the reply-matching
+model on the brand's (context, reply) pairs -> validation metrics -> ``manifest.json``.
+Same data and seed, same bundle.
+
+The **base** is a labelled corpus the brand's unlabelled logs are learned on top of: by
+default the built-in synthetic corpus (:func:`default_base`), added only when the training data
+have unlabelled messages (a real export); a fully labelled corpus trains alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -18,22 +29,38 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from copilot import __version__
 from copilot.errors import InputError
 from copilot.schema import Conversation
 from copilot.taxonomy import Taxonomy
-from models.bundle import FORMAT_VERSION, Backend, Bundle, TextModel, labelled_messages
+from models.bundle import (
+    FORMAT_VERSION,
+    Backend,
+    Bundle,
+    TextModel,
+    labelled_messages,
+    message_contexts,
+)
 from models.embedders import Embedder, OfflineEmbedder, make_embedder
 from models.evaluate import evaluate_bundle
 from models.linear import LinearClassifier
 from models.nba import IntentBaseline, NextBestActionModel, nba_examples
 from models.outcome import OutcomeModel, outcome_examples
 
-__all__ = ["TrainConfig", "file_digest", "train_bundle"]
+__all__ = [
+    "TrainConfig",
+    "default_base",
+    "file_digest",
+    "fit_classifier",
+    "needs_base",
+    "train_bundle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +91,18 @@ class TrainConfig:
         win_min_amount: a conversation wins (for scripts) when it converted with at least this
             order amount; ``None``: any conversion wins.
         index_kind: ``auto`` (exact below 20k contexts, HNSW above), ``flat``, ``hnsw`` or ``ivf``.
+        brand_weight: weight of each of the brand's own labels (in its logs, ``--intent-csv``,
+            ``--act-csv``) in the classifiers' loss, where a base label weighs 1.
+        self_training: co-train on the brand's unlabelled messages: a message whose text and
+            partner message (the reply to it, the question before it) give the same label
+            becomes training data.
+        pseudo_threshold: a pseudo-label needs at least this calibrated probability.
+        pseudo_max_share: no label may take more than this share of the pseudo-labels.
+        pseudo_weight: weight of a pseudo-label in the loss.
+        self_training_rounds: label-and-retrain rounds.
+        reply_model: learn the reply-matching model from (context, reply) pairs.
+        reply_pairs_min: below this many brand pairs, the base's pairs are added.
+        reply_pairs_max: a seeded sample of at most this many pairs is trained on.
     """
 
     embedder: str = "offline"
@@ -81,6 +120,15 @@ class TrainConfig:
     scripts: bool = True
     win_min_amount: float | None = None
     index_kind: str = "auto"
+    brand_weight: float = 3.0
+    self_training: bool = True
+    pseudo_threshold: float = 0.5
+    pseudo_max_share: float = 0.3
+    pseudo_weight: float = 0.5
+    self_training_rounds: int = 1
+    reply_model: bool = True
+    reply_pairs_min: int = 1000
+    reply_pairs_max: int = 20_000
 
 
 def file_digest(paths: Iterable[str | Path]) -> str:
@@ -95,7 +143,8 @@ def file_digest(paths: Iterable[str | Path]) -> str:
 
 def _check_labels(
     conversations: Sequence[Conversation],
-    extra: Sequence[tuple[str, str]],
+    extra_intents: Sequence[tuple[str, str]],
+    extra_actions: Sequence[tuple[str, str]],
     taxonomy: Taxonomy,
     min_examples: int,
 ) -> tuple[Counter[str], Counter[str]]:
@@ -114,14 +163,19 @@ def _check_labels(
                 "action", label, f"in conversation {conversation.conversation_id!r}, message {i}"
             )
             actions[label] += 1
-    for row, (_text, label) in enumerate(extra, 1):
-        taxonomy.check("intent", label, f"in --intent-csv row {row}")
-        intents[label] += 1
+    for kind, rows, counts, flag in (
+        ("intent", extra_intents, intents, "--intent-csv"),
+        ("action", extra_actions, actions, "--act-csv"),
+    ):
+        for row, (_text, label) in enumerate(rows, 1):
+            taxonomy.check(kind, label, f"in {flag} row {row}")
+            counts[label] += 1
     for kind, counts in (("intent", intents), ("action", actions)):
         if not counts:
             raise InputError(
-                f"no {kind} labels in the training data; train needs conversations with "
-                f"'labels' (or --intent-csv rows for intents)"
+                f"no {kind} labels in the training data; train needs a labelled base (the "
+                f"default for unlabelled logs; see --base), conversations with 'labels', or "
+                f"--intent-csv / --act-csv rows"
             )
         few = {label: n for label, n in counts.items() if n < min_examples}
         if few:
@@ -163,12 +217,52 @@ def _text_model(config: TrainConfig, embedder: Embedder, seed: int) -> TextModel
     )
 
 
+@dataclass
+class _Examples:
+    """Labelled messages of one role for a classifier, with per-example weights."""
+
+    texts: list[str] = field(default_factory=list)
+    contexts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def add(
+        self, texts: Sequence[str], contexts: Sequence[str], labels: Sequence[str], w: float
+    ) -> None:
+        self.texts += texts
+        self.contexts += contexts
+        self.labels += labels
+        self.weights += [w] * len(texts)
+
+
+def default_base(n: int = 3000, seed: int = 0) -> list[Conversation]:
+    """The built-in labelled base: ``n`` synthetic conversations of ``seed`` (deterministic)."""
+    from copilot.synth import generate
+
+    return list(generate(n, seed=seed))
+
+
+def needs_base(conversations: Sequence[Conversation]) -> bool:
+    """Whether training data need the labelled base: some customer or guide message lacks a label."""
+    for conversation in conversations:
+        labels = conversation.labels
+        for i, message in enumerate(conversation.messages):
+            table = (
+                (labels.intents if message.role == "customer" else labels.actions) if labels else {}
+            )
+            if message.role in ("customer", "guide") and i not in table:
+                return True
+    return False
+
+
 def train_bundle(
     conversations: Sequence[Conversation],
     *,
     taxonomy: Taxonomy,
     config: TrainConfig | None = None,
+    base: Sequence[Conversation] = (),
     extra_intents: Sequence[tuple[str, str]] = (),
+    extra_actions: Sequence[tuple[str, str]] = (),
     data_hash: str = "",
     name: str = "bundle",
     progress: Progress | None = None,
@@ -176,12 +270,15 @@ def train_bundle(
     """Train every model of a bundle. Save it with ``bundle.save(dir)``.
 
     Args:
-        conversations: training conversations; ``labels`` may be full, partial or absent
-            (unlabelled messages are labelled by the trained classifiers for the next-best-action
-            and outcome models).
+        conversations: the brand's conversations; ``labels`` may be full, partial or absent,
+            ``outcome`` too (scripts then rank by the evidence the logs hold).
         taxonomy: the labels; every label in the data must belong to it.
         config: hyperparameters and backends.
+        base: a labelled corpus to learn on top of (e.g. :func:`default_base`); its labels weigh
+            ``1``, the brand's own ``config.brand_weight``. Scripts and reply matching come from
+            the brand's conversations when they have guide replies.
         extra_intents: additional ``(customer text, intent)`` rows, e.g. from ``--intent-csv``.
+        extra_actions: additional ``(guide text, action)`` rows, e.g. from ``--act-csv``.
         data_hash: digest of the training files, recorded in the manifest.
         name: the bundle's name (its directory name).
         progress: called with the name of each step as it starts.
@@ -200,153 +297,92 @@ def train_bundle(
 
     step("checking labels")
     intent_counts, action_counts = _check_labels(
-        conversations, extra_intents, taxonomy, config.min_examples
+        [*base, *conversations], extra_intents, extra_actions, taxonomy, config.min_examples
     )
-    valid = [c for c in conversations if _is_validation(c.conversation_id, config.validation_share)]
-    if len(valid) < 20:  # too few to measure anything: train on everything
-        valid = []
-    held = {c.conversation_id for c in valid}
-    train = [c for c in conversations if c.conversation_id not in held]
-    extra_train = (
-        [r for r in extra_intents if not _is_validation(r[0], config.validation_share)]
-        if valid
-        else list(extra_intents)
-    )
+    own, base_train, valid = _split(conversations, base, config.validation_share)
+    share = config.validation_share if valid else 0.0
+    extra_i = [r for r in extra_intents if not _is_validation(r[0], share)]
+    extra_a = [r for r in extra_actions if not _is_validation(r[0], share)]
+    train = [*base_train, *own]
 
     t0 = time.perf_counter()
     step("fitting the embedder")
-    all_texts = [m.text for c in train for m in c.messages if m.role != "system"] + [
-        t for t, _ in extra_train
-    ]
-    embedder = make_embedder(
-        config.embedder,
-        **(
-            {"n_components": config.n_components, "random_state": config.seed}
-            if config.embedder == "offline"
-            else {}
-        ),
-    )
-    if isinstance(embedder, OfflineEmbedder) and len(all_texts) > 300_000:
-        # The vocabulary and SVD settle long before this; a seeded sample keeps training fast.
-        all_texts = random.Random(config.seed).sample(all_texts, 300_000)
-    embedder.fit(all_texts)
+    embedder = _fit_embedder(config, train, [t for t, _ in [*extra_i, *extra_a]])
     t0 = mark("embedder", t0)
 
-    step("training the intent classifier")
-    texts, contexts, labels = labelled_messages(train, "customer")
-    texts += [t for t, _ in extra_train]
-    contexts += [""] * len(extra_train)
-    labels += [label for _, label in extra_train]
-    intent = _text_model(config, embedder, config.seed).fit(texts, contexts, labels)
-    t0 = mark("intent", t0)
+    # Each classifier is fitted on the labelled messages first; then each co-trains on the
+    # brand's unlabelled messages with the other as its second view.
+    plain = dataclasses.replace(config, self_training=False)
+    roles = {
+        "intent": ("customer", extra_i, config.seed),
+        "act": ("guide", extra_a, config.seed + 1),
+    }
+    first: dict[str, TextModel] = {}
+    for kind, (role, extra, seed) in roles.items():
+        step(f"training the {kind} classifier")
+        first[kind], _ = fit_classifier(role, embedder, plain, base_train, own, extra, seed=seed)
+        t0 = mark(kind, t0)
+    reports: dict[str, Any] = {}
+    models = dict(first)
+    if config.self_training and config.classifier == "linear":
+        step("co-training on the unlabelled messages")
+        for kind, (role, extra, seed) in roles.items():
+            partner = first["act" if kind == "intent" else "intent"]
+            models[kind], reports[kind] = fit_classifier(
+                role, embedder, config, base_train, own, extra, partner=partner, seed=seed
+            )
+        t0 = mark("co_training", t0)
 
-    step("training the act classifier")
-    texts, contexts, labels = labelled_messages(train, "guide")
-    act = _text_model(config, embedder, config.seed + 1).fit(texts, contexts, labels)
-    t0 = mark("act", t0)
-
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "package": "sales-copilot",
-        "package_version": __version__,
-        "name": name,
-        "taxonomy": {
-            "version": taxonomy.version,
-            "intents": list(taxonomy.intent_ids),
-            "actions": list(taxonomy.action_ids),
-        },
-        "embedder": embedder.spec,
-        "classifier": config.classifier,
-        "config": asdict(config),
-        "seed": config.seed,
-        "data_hash": data_hash,
-        "intent_threshold": config.intent_threshold,
-        "training": {
-            "conversations": len(train),
-            "validation_conversations": len(valid),
-            "extra_intent_rows": len(extra_train),
-            "intent_examples": dict(sorted(intent_counts.items())),
-            "action_examples": dict(sorted(action_counts.items())),
-            "untrained_intents": [i for i in taxonomy.intent_ids if i not in intent_counts],
-            "untrained_actions": [a for a in taxonomy.action_ids if a not in action_counts],
+    manifest = _manifest(config, taxonomy, embedder, name, data_hash)
+    manifest["training"] = {
+        "conversations": len(own),
+        "messages": sum(len(c.messages) for c in own),
+        "base_conversations": len(base_train),
+        "validation_conversations": len(valid),
+        "extra_intent_rows": len(extra_i),
+        "extra_action_rows": len(extra_a),
+        "intent_examples": dict(sorted(intent_counts.items())),
+        "action_examples": dict(sorted(action_counts.items())),
+        "untrained_intents": [i for i in taxonomy.intent_ids if i not in intent_counts],
+        "untrained_actions": [a for a in taxonomy.action_ids if a not in action_counts],
+        "self_training": reports,
+        "outcomes": {
+            "with_outcome": sum(c.outcome is not None for c in own),
+            "converted": sum(bool(c.outcome and c.outcome.converted) for c in own),
         },
     }
     bundle = Bundle(
         manifest=manifest,
         taxonomy=taxonomy,
         embedder=embedder,
-        intent=intent,
-        act=act,
+        intent=models["intent"],
+        act=models["act"],
         nba=NextBestActionModel(seed=config.seed),
         baseline=IntentBaseline(),
         outcome=None,
     )
+    resolved = {c.conversation_id: bundle.labels_of(c, use_gold=True) for c in train}
 
     step("training the next-best-action model")
-    rng = random.Random(config.seed)
-    winning = [c for c in train if c.outcome is not None and c.outcome.converted]
-    source = winning if len(winning) >= 20 else list(train)
-    manifest["training"]["next_best_action_source"] = (
-        "converted conversations"
-        if source is winning
-        else "all conversations (too few converted ones)"
-    )
-    turns, outcome_rows, outcome_y = [], [], []
-    resolved = {c.conversation_id: bundle.labels_of(c, use_gold=True) for c in train}
-    for conversation in source:
-        roles = [m.role for m in conversation.messages]
-        stamps = [m.ts for m in conversation.messages]
-        turns += nba_examples(roles, resolved[conversation.conversation_id], stamps)
-    if len({t.action for t in turns}) < 2:
-        raise InputError(
-            "the data has too few guide replies to learn next-best actions (need replies of two or more actions)"
-        )
-    bundle.nba.fit([t.features for t in turns], [t.action for t in turns])
-    bundle.baseline.fit(turns)
-    manifest["training"]["next_best_action_turns"] = len(turns)
+    _fit_next_best_action(bundle, train, resolved)
     t0 = mark("next_best_action", t0)
 
     step("training the outcome model")
-    for conversation in train:
-        if conversation.outcome is None:
-            continue
-        roles = [m.role for m in conversation.messages]
-        stamps = [m.ts for m in conversation.messages]
-        rows = outcome_examples(roles, resolved[conversation.conversation_id], stamps, rng)
-        outcome_rows += rows
-        outcome_y += [conversation.outcome.converted] * len(rows)
-    if len(set(outcome_y)) == 2:
-        bundle.outcome = OutcomeModel(seed=config.seed).fit_outcomes(outcome_rows, outcome_y)
-    else:
-        logger.warning("no outcome model: the data needs conversations with outcomes of both kinds")
+    _fit_outcome(bundle, train, resolved, random.Random(config.seed))
     t0 = mark("outcome", t0)
 
+    # Scripts and replies come from the brand's own conversations: the base's speak of the
+    # synthetic catalogue, which a brand's guides would never send.
+    source = own if any(m.role == "guide" for c in own for m in c.messages) else train
     if config.scripts:
-        step("mining winning scripts")
-        from copilot.compliance import default_checker
-        from copilot.text import default_pipeline
-        from models.script_index import ScriptIndex
-        from models.scripts import mine_scripts
-
-        pipeline = default_pipeline()
-        # The offline embedder has already tokenised (and memoised) these contexts for their vectors.
-        tokenize = (
-            embedder.tokens
-            if isinstance(embedder, OfflineEmbedder)
-            else (lambda t: pipeline.process(t).tokens)
-        )
-        bundle.scripts = mine_scripts(
-            train,
-            lambda c: resolved[c.conversation_id],
-            embedder,
-            tokenize,
-            checker=default_checker(),
-            pipeline=pipeline,
-            index=ScriptIndex(kind=config.index_kind, seed=config.seed),  # type: ignore[arg-type]
-            is_win=_win_rule(config.win_min_amount),
-        )
-        manifest["training"]["scripts"] = bundle.scripts.stats
+        step("mining scripts")
+        _mine(bundle, source, resolved, config)
         t0 = mark("scripts", t0)
+
+    if config.reply_model:
+        step("training reply matching")
+        _fit_reply_matcher(bundle, source, train, resolved, config)
+        t0 = mark("reply_matching", t0)
 
     if valid:
         step("validating")
@@ -364,6 +400,428 @@ def train_bundle(
         ).encode()
     ).hexdigest()
     return bundle
+
+
+def fit_classifier(
+    role: str,
+    embedder: Embedder,
+    config: TrainConfig,
+    base: Sequence[Conversation],
+    own: Sequence[Conversation],
+    extra: Sequence[tuple[str, str]] = (),
+    *,
+    partner: TextModel | None = None,
+    seed: int = 0,
+) -> tuple[TextModel, dict[str, Any]]:
+    """One classifier as :func:`train_bundle` fits it (customer: intents; guide: actions).
+
+    The base's labelled messages weigh 1, the brand's own (in ``own`` and ``extra``)
+    ``config.brand_weight``; then it co-trains on ``own``'s unlabelled messages with
+    ``partner``, the other role's classifier (no self-training without one).
+
+    Returns:
+        ``(model, self-training report)``.
+    """
+    examples = _examples(role, base, own, extra, config.brand_weight)
+    make = functools.partial(_text_model, config, embedder, seed)
+    labelled = [*base, *own]
+
+    def cooccurrence(classes: Sequence[str], partner_classes: Sequence[str]) -> np.ndarray:
+        return _cooccurrence(role, labelled, classes, partner_classes)
+
+    unlabelled = _unlabelled(role, own) if config.self_training else _Unlabelled()
+    return _fit_self_trained(make, examples, unlabelled, config, partner, cooccurrence)
+
+
+def _split(
+    conversations: Sequence[Conversation], base: Sequence[Conversation], share: float
+) -> tuple[list[Conversation], list[Conversation], list[Conversation]]:
+    """``(own, base, validation)``: a share of the labelled conversations is held out by id hash."""
+    labelled = [c for c in [*base, *conversations] if c.labels is not None]
+    valid = [c for c in labelled if _is_validation(c.conversation_id, share)]
+    if len(valid) < 20:  # too few to measure anything: train on everything
+        valid = []
+    held = {id(c) for c in valid}
+    return (
+        [c for c in conversations if id(c) not in held],
+        [c for c in base if id(c) not in held],
+        valid,
+    )
+
+
+def _fit_embedder(config: TrainConfig, train: Sequence[Conversation], extra: list[str]) -> Embedder:
+    texts = [m.text for c in train for m in c.messages if m.role != "system"] + extra
+    embedder = make_embedder(
+        config.embedder,
+        **(
+            {"n_components": config.n_components, "random_state": config.seed}
+            if config.embedder == "offline"
+            else {}
+        ),
+    )
+    if isinstance(embedder, OfflineEmbedder) and len(texts) > 300_000:
+        # The vocabulary and SVD settle long before this; a seeded sample keeps training fast.
+        texts = random.Random(config.seed).sample(texts, 300_000)
+    return embedder.fit(texts)
+
+
+def _examples(
+    role: str,
+    base: Sequence[Conversation],
+    own: Sequence[Conversation],
+    extra: Sequence[tuple[str, str]],
+    brand_weight: float,
+) -> _Examples:
+    """The labelled messages of ``role``: the base's weigh 1, the brand's ``brand_weight``."""
+    examples = _Examples()
+    examples.add(*labelled_messages(base, role), 1.0)
+    examples.add(*labelled_messages(own, role), brand_weight)
+    examples.add(
+        [t for t, _ in extra], [""] * len(extra), [label for _, label in extra], brand_weight
+    )
+    return examples
+
+
+@dataclass
+class _Unlabelled:
+    """The brand's unlabelled messages of one role that have a partner message.
+
+    The partner is the message that answers or is answered by it: for a customer message the
+    guide reply right after it, for a guide reply the customer message right before it. Each is
+    given as (text, context) the way its own classifier reads it.
+    """
+
+    texts: list[str] = field(default_factory=list)
+    contexts: list[str] = field(default_factory=list)
+    partner_texts: list[str] = field(default_factory=list)
+    partner_contexts: list[str] = field(default_factory=list)
+    without_partner: int = 0
+
+
+def _unlabelled(role: str, own: Sequence[Conversation]) -> _Unlabelled:
+    """Distinct unlabelled messages of ``role`` in the brand's conversations, with partners."""
+    out = _Unlabelled()
+    seen: set[tuple[str, str, str]] = set()
+    step = 1 if role == "customer" else -1
+    partner_role = "guide" if role == "customer" else "customer"
+    for conversation in own:
+        labels = conversation.labels
+        table = (labels.intents if role == "customer" else labels.actions) if labels else {}
+        messages = conversation.messages
+        contexts = message_contexts(conversation)
+        for i, message in enumerate(messages):
+            if message.role != role or i in table or not message.text.strip():
+                continue
+            j = i + step
+            if not 0 <= j < len(messages) or messages[j].role != partner_role:
+                out.without_partner += 1
+                continue
+            key = (message.text, contexts[i], messages[j].text)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.texts.append(message.text)
+            out.contexts.append(contexts[i])
+            out.partner_texts.append(messages[j].text)
+            out.partner_contexts.append(contexts[j])
+    return out
+
+
+def _cooccurrence(
+    role: str, labelled: Sequence[Conversation], classes: Sequence[str], partner: Sequence[str]
+) -> np.ndarray:
+    """``P(label | partner's label)`` from labelled conversations, add-0.1 smoothed.
+
+    Rows follow ``partner`` classes, columns ``classes``: for intents, how often each intent
+    precedes a reply of each action; for actions, how often each action follows each intent.
+    """
+    counts = np.full((len(partner), len(classes)), 0.1)
+    col = {c: n for n, c in enumerate(classes)}
+    row = {c: n for n, c in enumerate(partner)}
+    step = 1 if role == "customer" else -1
+    for conversation in labelled:
+        labels = conversation.labels
+        if labels is None:
+            continue
+        own_table, partner_table = (
+            (labels.intents, labels.actions)
+            if role == "customer"
+            else (labels.actions, labels.intents)
+        )
+        for i, label in own_table.items():
+            other = partner_table.get(i + step)
+            if other in row and label in col:
+                counts[row[other], col[label]] += 1
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def _fit_self_trained(
+    make: Callable[[], TextModel],
+    examples: _Examples,
+    unlabelled: _Unlabelled,
+    config: TrainConfig,
+    partner: TextModel | None,
+    cooccurrence: Callable[[Sequence[str], Sequence[str]], np.ndarray],
+) -> tuple[TextModel, dict[str, Any]]:
+    """Fit on the labelled examples, then co-train on the brand's unlabelled messages.
+
+    Two views label each unlabelled message: the model itself reads its text (and context); the
+    partner model reads the partner message (the reply to a customer message, the question
+    before a guide reply), and the labelled data's co-occurrence table turns the partner's label
+    into a distribution over this model's labels. A message becomes a pseudo-label when the
+    text view is at least ``pseudo_threshold`` sure and both views agree on the label
+    (co-training, Blum and Mitchell 1998: two views that err differently rarely agree on the
+    same wrong label). No label may take more than ``pseudo_max_share`` of the pseudo-labels (the
+    most confident are kept), so the brand's majority class does not swamp the rest. They join
+    the labelled examples with weight ``pseudo_weight``, and the model is fitted again. The report
+    says how many messages were seen, agreed, kept and capped, per label.
+    """
+    ex = examples
+    model = make().fit(ex.texts, ex.contexts, ex.labels, ex.weights)
+    u = unlabelled
+    report: dict[str, Any] = {
+        "method": "co-training (text view and partner-message view must agree)",
+        "labelled": len(ex.texts),
+        "unlabelled": len(u.texts) + u.without_partner,
+        "without_partner": u.without_partner,
+        "threshold": config.pseudo_threshold,
+        "max_share": config.pseudo_max_share,
+        "weight": config.pseudo_weight,
+        "rounds": 0,
+        "pseudo_labels": 0,
+        "by_label": {},
+    }
+    skipped = (
+        "off"
+        if not config.self_training
+        else "no unlabelled messages with a partner message"
+        if not u.texts
+        else "fine-tuned classifiers are not self-trained"
+        if model.backend != "linear"
+        else "no partner model"
+        if partner is None
+        else None
+    )
+    if skipped or partner is None:
+        report["skipped"] = skipped
+        return model, report
+    table = cooccurrence(model.classes_, partner.classes_)
+    other_view = partner.predict_proba(u.partner_texts, u.partner_contexts) @ table
+    for _round in range(config.self_training_rounds):
+        proba = model.predict_proba(u.texts, u.contexts)
+        agree = proba.argmax(axis=1) == other_view.argmax(axis=1)
+        picked, by_label, capped = _confident(
+            np.where(agree[:, None], proba, 0.0),
+            model.classes_,
+            config.pseudo_threshold,
+            config.pseudo_max_share,
+        )
+        if not picked:
+            break
+        labels = [model.classes_[int(proba[i].argmax())] for i in picked]
+        model = make().fit(
+            ex.texts + [u.texts[i] for i in picked],
+            ex.contexts + [u.contexts[i] for i in picked],
+            ex.labels + labels,
+            ex.weights + [config.pseudo_weight] * len(picked),
+        )
+        report.update(
+            rounds=_round + 1,
+            agreed=int(agree.sum()),
+            pseudo_labels=len(picked),
+            capped=capped,
+            by_label=by_label,
+        )
+    return model, report
+
+
+def _confident(
+    proba: np.ndarray, classes: Sequence[str], threshold: float, max_share: float
+) -> tuple[list[int], dict[str, int], int]:
+    """Rows confident enough to be pseudo-labelled, class-capped; ``(rows, per label, capped)``."""
+    best = proba.argmax(axis=1)
+    confidence = proba.max(axis=1)
+    above = np.flatnonzero(confidence >= threshold)
+    cap = max(1, int(max_share * len(above)))
+    picked: list[int] = []
+    by_label: dict[str, int] = {}
+    capped = 0
+    for c, label in enumerate(classes):
+        rows = above[best[above] == c]
+        rows = rows[np.argsort(-confidence[rows], kind="stable")]
+        capped += max(0, len(rows) - cap)
+        rows = rows[:cap]
+        if len(rows):
+            by_label[label] = len(rows)
+            picked += rows.tolist()
+    return sorted(picked), dict(sorted(by_label.items())), capped
+
+
+def _manifest(
+    config: TrainConfig, taxonomy: Taxonomy, embedder: Embedder, name: str, data_hash: str
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "package": "sales-copilot",
+        "package_version": __version__,
+        "name": name,
+        "taxonomy": {
+            "version": taxonomy.version,
+            "intents": list(taxonomy.intent_ids),
+            "actions": list(taxonomy.action_ids),
+        },
+        "embedder": embedder.spec,
+        "classifier": config.classifier,
+        "config": asdict(config),
+        "seed": config.seed,
+        "data_hash": data_hash,
+        "intent_threshold": config.intent_threshold,
+    }
+
+
+Resolved = dict[str, list[str | None]]
+
+
+def _fit_next_best_action(
+    bundle: Bundle, train: Sequence[Conversation], resolved: Resolved
+) -> None:
+    winning = [c for c in train if c.outcome is not None and c.outcome.converted]
+    source = winning if len(winning) >= 20 else list(train)
+    training = bundle.manifest["training"]
+    training["next_best_action_source"] = (
+        "converted conversations"
+        if source is winning
+        else "all conversations (too few converted ones)"
+    )
+    turns = []
+    for conversation in source:
+        roles = [m.role for m in conversation.messages]
+        stamps = [m.ts for m in conversation.messages]
+        turns += nba_examples(roles, resolved[conversation.conversation_id], stamps)
+    if len({t.action for t in turns}) < 2:
+        raise InputError(
+            "the data has too few guide replies to learn next-best actions (need replies of two or more actions)"
+        )
+    bundle.nba.fit([t.features for t in turns], [t.action for t in turns])
+    bundle.baseline.fit(turns)
+    training["next_best_action_turns"] = len(turns)
+
+
+def _fit_outcome(
+    bundle: Bundle, train: Sequence[Conversation], resolved: Resolved, rng: random.Random
+) -> None:
+    rows, y = [], []
+    for conversation in train:
+        if conversation.outcome is None:
+            continue
+        roles = [m.role for m in conversation.messages]
+        stamps = [m.ts for m in conversation.messages]
+        found = outcome_examples(roles, resolved[conversation.conversation_id], stamps, rng)
+        rows += found
+        y += [conversation.outcome.converted] * len(found)
+    if len(set(y)) == 2:
+        bundle.outcome = OutcomeModel(seed=bundle.manifest["seed"]).fit_outcomes(rows, y)
+    else:
+        logger.warning("no outcome model: the data needs conversations with outcomes of both kinds")
+
+
+def _mine(
+    bundle: Bundle, source: Sequence[Conversation], resolved: Resolved, config: TrainConfig
+) -> None:
+    from copilot.compliance import default_checker
+    from copilot.text import default_pipeline
+    from models.script_index import ScriptIndex
+    from models.scripts import mine_scripts
+
+    pipeline = default_pipeline()
+    embedder = bundle.embedder
+    # The offline embedder has already tokenised (and memoised) these contexts for their vectors.
+    tokenize = (
+        embedder.tokens
+        if isinstance(embedder, OfflineEmbedder)
+        else (lambda t: pipeline.process(t).tokens)
+    )
+    try:
+        bundle.scripts = mine_scripts(
+            source,
+            lambda c: resolved[c.conversation_id],
+            embedder,
+            tokenize,
+            checker=default_checker(),
+            pipeline=pipeline,
+            index=ScriptIndex(kind=config.index_kind, seed=config.seed),  # type: ignore[arg-type]
+            is_win=_win_rule(config.win_min_amount),
+        )
+    except InputError as exc:  # nothing to mine: the bundle still classifies and scores
+        logger.warning("no scripts: %s", exc)
+        bundle.manifest["training"]["scripts"] = {"scripts": 0, "skipped": str(exc)}
+        return
+    bundle.manifest["training"]["scripts"] = bundle.scripts.stats
+
+
+def _fit_reply_matcher(
+    bundle: Bundle,
+    source: Sequence[Conversation],
+    train: Sequence[Conversation],
+    resolved: Resolved,
+    config: TrainConfig,
+) -> None:
+    """Learn reply matching on the brand's pairs (topped up with the base's when there are few)."""
+    from copilot.text import default_pipeline
+    from models._lazy import MissingExtraError
+    from models.rank import fit_action_weight
+    from models.reply_match import ReplyMatcher, ReplyPair, reply_pairs
+
+    mask = default_pipeline().mask
+
+    def pairs_of(conversations: Sequence[Conversation]) -> list[tuple[Conversation, ReplyPair]]:
+        return [
+            (c, pair)
+            for c in conversations
+            for pair in reply_pairs(
+                [(m.role, mask(m.text)[0]) for m in c.messages], resolved[c.conversation_id]
+            )
+        ]
+
+    pairs = pairs_of(source)
+    origin = "brand" if source is not train else "all"
+    if len(pairs) < config.reply_pairs_min and source is not train:
+        pairs = pairs_of(train)
+        origin = "brand and base (too few brand replies)"
+    # A tenth of the conversations is held out to fit how much the predicted next action
+    # counts beside the match when given replies are ranked.
+    held = [p for p in pairs if _is_validation(p[0].conversation_id + "/reply", 0.1)]
+    fit = [p for p in pairs if not _is_validation(p[0].conversation_id + "/reply", 0.1)]
+    if len(held) < 100:
+        fit, held = pairs, []
+    if len(fit) > config.reply_pairs_max:
+        fit = random.Random(config.seed).sample(fit, config.reply_pairs_max)
+    training = bundle.manifest["training"]
+    try:
+        matcher = ReplyMatcher(seed=config.seed).fit([p for _, p in fit], bundle.embedder)
+    except (InputError, MissingExtraError) as exc:
+        logger.warning("no reply-matching model: %s", exc)
+        training["reply_matching"] = {"pairs": len(fit), "skipped": str(exc)}
+        return
+    bundle.reply_matcher = matcher
+    report: dict[str, Any] = {
+        "pairs": len(fit),
+        "source": origin,
+        "loss_by_epoch": matcher.history_,
+    }
+    if held:
+        held = random.Random(config.seed).sample(held, min(len(held), 500))
+        prefixes = [
+            (c.model_copy(update={"messages": c.messages[: p.index], "labels": None}), p.reply)
+            for c, p in held
+        ]
+        matcher.action_weight_, table = fit_action_weight(bundle, prefixes, seed=config.seed)
+        report["action_weight"] = {
+            "held_out_pairs": len(held),
+            "chosen": matcher.action_weight_,
+            "R10@1_by_weight": table,
+        }
+    training["reply_matching"] = report
 
 
 def _win_rule(min_amount: float | None) -> Callable[[Conversation], bool]:

@@ -115,10 +115,11 @@ def progress_bar(transient: bool = False) -> Progress:
 
 
 def csv_rows(
-    path: Path, columns: tuple[str, ...], what: str
+    path: Path, columns: tuple[str, ...], what: str, optional: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, {column: stripped value})`` for each row of a CSV whose header must name
-    ``columns`` (a BOM is fine); ``what`` names the file in errors (``"intent CSV"``).
+    ``columns`` (a BOM is fine); ``what`` names the file in errors (``"intent CSV"``). The
+    ``optional`` columns are read too, as ``""`` when the file lacks them.
 
     Raises:
         InputError: the file cannot be read or lacks a column.
@@ -137,7 +138,7 @@ def csv_rows(
                 f"the header must name {' and '.join(columns)}"
             )
         for line, row in enumerate(reader, start=2):
-            yield line, {c: (row.get(c) or "").strip() for c in columns}
+            yield line, {c: (row.get(c) or "").strip() for c in (*columns, *optional)}
 
 
 def _parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:

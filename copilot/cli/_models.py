@@ -12,8 +12,11 @@ import typer
 from rich.table import Table
 
 from copilot.cli._common import (
+    AttributionHoursOpt,
     ColumnsOpt,
     FormatOpt,
+    OrderColumnsOpt,
+    OrdersOpt,
     RoleOpt,
     StaffOpt,
     app,
@@ -21,9 +24,11 @@ from copilot.cli._common import (
     csv_rows,
     err_console,
     handle_errors,
+    order_columns,
     reader_options,
 )
 from copilot.errors import InputError
+from copilot.io.labels import LabelRow, attach_labels
 
 BundleOpt = Annotated[
     Path, typer.Option("--bundle", "-b", help="Model bundle directory (from `copilot train`).")
@@ -43,11 +48,31 @@ def read_intent_csv(path: Path) -> list[tuple[str, str]]:
     Raises:
         InputError: a missing file, missing columns, or a row without text or label.
     """
+    return [(row.text, row.label) for row in read_label_csv(path, "intent CSV")]
+
+
+def read_label_csv(path: Path, what: str) -> list[LabelRow]:
+    """Rows of a label CSV: ``text,label`` and optionally ``conversation_id,message_index``.
+
+    Raises:
+        InputError: a missing file, missing columns, a row without text or label, or a
+            message_index that is not a whole number.
+    """
     rows = []
-    for line, row in csv_rows(path, ("text", "label"), "intent CSV"):
+    for line, row in csv_rows(path, ("text", "label"), what, ("conversation_id", "message_index")):
         if not row["text"] or not row["label"]:
-            raise InputError(f"intent CSV {str(path)!r} line {line}: empty text or label")
-        rows.append((row["text"], row["label"]))
+            raise InputError(f"{what} {str(path)!r} line {line}: empty text or label")
+        index = row["message_index"]
+        if index and not index.isdigit():
+            raise InputError(
+                f"{what} {str(path)!r} line {line}: message_index must be a whole number "
+                f"counting the conversation's messages from 0, got {index!r}"
+            )
+        rows.append(
+            LabelRow(
+                row["text"], row["label"], row["conversation_id"], int(index) if index else None
+            )
+        )
     return rows
 
 
@@ -131,17 +156,52 @@ def train(
     no_scripts: Annotated[
         bool, typer.Option("--no-scripts", help="Skip mining winning scripts.")
     ] = False,
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base",
+            help="Labelled corpus to learn on top of: auto (the built-in synthetic corpus when "
+            "the data have unlabelled messages), none, or a file of labelled conversations.",
+        ),
+    ] = "auto",
+    act_csv: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--act-csv",
+            help="CSV with columns text,label of guide replies and the action each performs; "
+            "repeatable.",
+        ),
+    ] = None,
+    self_training: Annotated[
+        bool,
+        typer.Option(
+            "--self-training/--no-self-training",
+            help="Learn from the confident predictions on the data's unlabelled messages.",
+        ),
+    ] = True,
+    no_reply_model: Annotated[
+        bool,
+        typer.Option("--no-reply-model", help="Skip learning reply matching from the logs."),
+    ] = False,
+    orders: OrdersOpt = None,
+    attribution_hours: AttributionHoursOpt = 72.0,
+    order_column: OrderColumnsOpt = None,
     fmt: FormatOpt = "auto",
     columns: ColumnsOpt = None,
     role_map: RoleOpt = None,
     staff: StaffOpt = None,
 ) -> None:
-    """Train a model bundle: embedder, intent and act classifiers, next-best action, outcome.
+    """Train a model bundle from a brand's logs: embedder, intent and act classifiers (self-trained
+    on unlabelled messages), next-best action, outcome, scripts and reply matching.
 
-    Example: copilot train data/demo.jsonl -o models/default
+    The logs need no labels and no outcomes: unlabelled logs are learned on top of the built-in
+    labelled synthetic corpus (see --base); --orders turns payments into outcomes; a brand's own
+    labels (in the logs, --intent-csv, --act-csv) outweigh the base's.
+
+    Example: copilot train export.csv --orders orders.csv -o bundles/brand
     """
     from copilot.taxonomy import default_taxonomy, load_taxonomy
-    from models.train import TrainConfig, file_digest, train_bundle
+    from models.train import TrainConfig, default_base, file_digest, needs_base, train_bundle
 
     with handle_errors():
         if classifier not in ("linear", "finetune"):
@@ -151,12 +211,34 @@ def train(
         if not (embedder == "offline" or embedder.startswith("st:")):
             raise InputError(f"--embedder must be offline or st:<path-or-name>, got {embedder!r}")
         tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
-        extra = [row for path in intent_csv or [] for row in read_intent_csv(path)]
+        intent_rows = [r for path in intent_csv or [] for r in read_label_csv(path, "intent CSV")]
+        act_rows = [r for path in act_csv or [] for r in read_label_csv(path, "act CSV")]
         options = reader_options(columns, role_map, staff, 12.0, 20_000)
         with console.status("reading conversations"):
             conversations, _ = _load_conversations(data, fmt, options)
-        if not conversations and not extra:
-            raise InputError("no readable conversations in the training data")
+        if not conversations and not intent_rows:
+            raise InputError(
+                f"no readable conversations in {', '.join(map(str, data))}: the training data "
+                "must hold conversations (JSONL, or message rows with conversation_id, role, "
+                "text; see `copilot validate`)"
+            )
+        conversations, extra, n_intent = attach_labels(conversations, intent_rows, "customer")
+        conversations, extra_acts, n_act = attach_labels(conversations, act_rows, "guide")
+        order_summary = None
+        if orders is not None:
+            from copilot.orders import apply_orders
+
+            conversations, order_summary = apply_orders(
+                conversations, orders, hours=attribution_hours, columns=order_columns(order_column)
+            )
+        base_conversations: list[Any] = []
+        if base == "auto" and needs_base(conversations):
+            with console.status("generating the labelled base"):
+                base_conversations = default_base(seed=seed)
+        elif base not in ("auto", "none"):
+            base_conversations, _ = _load_conversations([Path(base)], "auto", {})
+            if not base_conversations:
+                raise InputError(f"--base {base!r} holds no readable conversations")
         config = TrainConfig(
             embedder=embedder,
             classifier=classifier,  # type: ignore[arg-type]
@@ -167,6 +249,8 @@ def train(
             scripts=not no_scripts,
             win_min_amount=win_min_amount,
             index_kind=index_kind,
+            self_training=self_training,
+            reply_model=not no_reply_model,
         )
         started = time.perf_counter()
         with console.status("training") as status:
@@ -181,11 +265,20 @@ def train(
                 conversations,
                 taxonomy=tax,
                 config=config,
+                base=base_conversations,
                 extra_intents=extra,
-                data_hash=file_digest([*data, *(intent_csv or [])]),
+                extra_actions=extra_acts,
+                data_hash=file_digest(
+                    [*data, *(intent_csv or []), *(act_csv or []), *([orders] if orders else [])]
+                ),
                 name=output.name,
                 progress=step,
             )
+            training = bundle.manifest["training"]
+            training["base"] = base if base_conversations else "none"
+            training["labels_attached"] = {"intents": n_intent, "actions": n_act}
+            if order_summary is not None:
+                training["orders"] = order_summary
             status.update("saving")
             bundle.save(output)
         _print_training(bundle, output, time.perf_counter() - started)
@@ -198,6 +291,7 @@ def _print_training(bundle: Any, output: Path, seconds: float) -> None:
         f"({m['training']['conversations']:,} training conversations)",
         highlight=False,
     )
+    console.print(_data_table(m["training"]))
     metrics = m.get("metrics")
     if not metrics:
         console.print(
@@ -211,6 +305,73 @@ def _print_training(bundle: Any, output: Path, seconds: float) -> None:
         if key != "split" and value is not None:
             table.add_row(key, f"{value:.4f}")
     console.print(table)
+
+
+def _data_table(t: dict[str, Any]) -> Table:
+    """What each step of training used: the summary a brand reads after `copilot train`."""
+    table = Table(title="data used")
+    table.add_column("step")
+    table.add_column("used", overflow="fold")
+    table.add_row(
+        "logs", f"{t['conversations']:,} conversations, {t.get('messages', 0):,} messages"
+    )
+    table.add_row(
+        "labelled base",
+        f"{t['base_conversations']:,} conversations ({t.get('base', 'none')})"
+        if t.get("base_conversations")
+        else "none",
+    )
+    attached = t.get("labels_attached") or {}
+    table.add_row(
+        "brand labels",
+        f"{attached.get('intents', 0):,} intent and {attached.get('actions', 0):,} action rows "
+        f"attached to their messages; {t.get('extra_intent_rows', 0):,} intent and "
+        f"{t.get('extra_action_rows', 0):,} action rows as bare texts",
+    )
+    for kind, report in (t.get("self_training") or {}).items():
+        if report.get("skipped"):
+            text = f"skipped ({report['skipped']})"
+        else:
+            labels = ", ".join(f"{k} {v}" for k, v in report.get("by_label", {}).items())
+            text = (
+                f"{report['pseudo_labels']:,} of {report['unlabelled']:,} unlabelled messages "
+                f"(both views agreed on {report.get('agreed', 0):,}; "
+                f"p >= {report['threshold']}, at most {report['max_share']:.0%} per label, "
+                f"{report.get('capped', 0):,} capped, weight {report['weight']}): {labels}"
+            )
+        table.add_row(f"pseudo-labels ({kind})", text)
+    orders = t.get("orders")
+    if orders:
+        o, c = orders["orders"], orders["conversations"]
+        table.add_row(
+            "orders",
+            f"{o['attributed']:,} of {o['total']:,} orders attributed; {c['converted']:,} "
+            f"conversations converted, {c['not_converted']:,} not; {c['no_customer']:,} without "
+            f"customer, {c['no_time']:,} without time; unattributed: "
+            + (", ".join(f"{k} {v}" for k, v in o["unattributed_by_reason"].items()) or "none"),
+        )
+    outcomes = t.get("outcomes") or {}
+    table.add_row(
+        "outcomes",
+        f"{outcomes.get('with_outcome', 0):,} conversations with an outcome, "
+        f"{outcomes.get('converted', 0):,} converted",
+    )
+    scripts = t.get("scripts")
+    if scripts:
+        table.add_row(
+            "scripts",
+            f"{scripts.get('scripts', 0):,} scripts from {scripts.get('kept_candidates', 0):,} replies"
+            + (f" (ranked by {scripts['basis']})" if scripts.get("basis") else ""),
+        )
+    reply = t.get("reply_matching")
+    if reply:
+        table.add_row(
+            "reply matching",
+            f"skipped: {reply['skipped']}"
+            if reply.get("skipped")
+            else f"{reply['pairs']:,} (context, reply) pairs from {reply['source']}",
+        )
+    return table
 
 
 @app.command()
