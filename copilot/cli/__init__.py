@@ -11,6 +11,7 @@ from copilot.cli import (  # noqa: F401  (registers the commands)
     _keys,
     _models,
     _quality,
+    _rank,
     _score,
     _serve,
 )
