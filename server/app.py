@@ -42,6 +42,7 @@ from server.routes import (
     health,
     me,
     orders,
+    rank,
     score,
     scripts,
     suggest,
@@ -57,7 +58,7 @@ __all__ = ["create_app", "create_app_from_env"]
 logger = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
-Reply suggestions, classification, scoring, stored conversations, guide scorecards, feedback
+Reply suggestions, ranking of given replies, classification, scoring, stored conversations, guide scorecards, feedback
 and script management for Chinese social retail. Every `/v1` route needs
 `Authorization: Bearer <api key>` (`copilot keys create`). Errors are JSON:
 `{"error": {"status", "message", "request_id"}}`.
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for module in (
         suggest,
+        rank,
         classify,
         score,
         conversations,

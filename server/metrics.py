@@ -10,6 +10,7 @@ metric                                    type       labels
                                                      ``/v1/conversations/{conversation_id}``),
                                                      ``status``
 ``suggestions_served_total``              counter    (none): suggestions returned by /v1/suggest
+``candidates_ranked_total``               counter    (none): candidate replies ranked by /v1/rank
 ``feedback_total``                        counter    ``outcome``: accepted, edited, rejected
 ``bundle_reloads_total``                  counter    ``result``: ok, error
 ``bundle_info``                           gauge      ``bundle``: 1 for the bundle being served
@@ -128,6 +129,11 @@ class Metrics:
         self.suggestions_served = Counter(
             "suggestions_served",
             "Suggestions returned by POST /v1/suggest (each has a served id).",
+            registry=self.registry,
+        )
+        self.candidates_ranked = Counter(
+            "candidates_ranked",
+            "Candidate replies ranked by POST /v1/rank.",
             registry=self.registry,
         )
         self.feedback = Counter(

@@ -1,9 +1,10 @@
 """The live models of the server, and how a new bundle replaces them without dropping a request.
 
-A :class:`Runtime` is everything one bundle gives: the bundle, its :class:`~copilot.scoring.Scorer`
-and its :class:`~models.suggest.SuggestionEngine`. It is immutable; the :class:`RuntimeHolder`
-keeps a reference to the current one. A request takes that reference once (``RuntimeDep``) and
-uses it to the end, so a reload never changes the models under a request in flight::
+A :class:`Runtime` is everything one bundle gives: the bundle, its :class:`~copilot.scoring.Scorer`,
+its :class:`~models.suggest.SuggestionEngine` and its :class:`~models.rank.ReplyRanker`. It is
+immutable; the :class:`RuntimeHolder` keeps a reference to the current one. A request takes that
+reference once (``RuntimeDep``) and uses it to the end, so a reload never changes the models
+under a request in flight::
 
     reload:  build the new runtime completely (load, score-check, engine)   <- requests go on
              apply pins, bans and feedback counts to it                      <- under the lock
@@ -28,6 +29,7 @@ from copilot.errors import BundleError
 from copilot.schema import Conversation, Message
 from copilot.scoring import Scorer, load_rubric
 from models.bundle import Bundle, load_bundle
+from models.rank import ReplyRanker
 from models.suggest import SuggestionEngine, engine_for
 
 __all__ = ["Runtime", "RuntimeHolder", "build_runtime"]
@@ -37,12 +39,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Runtime:
-    """One loaded bundle with its scorer and suggestion engine (never changed once built).
+    """One loaded bundle with its scorer, suggestion engine and ranker (never changed once built).
 
     Attributes:
         bundle: the loaded model bundle.
         scorer: scores conversations with the bundle and the rubric.
         engine: suggests replies from the bundle's scripts.
+        ranker: ranks given replies (``POST /v1/rank``) with the same bundle.
         bundle_dir: where the bundle was loaded from.
         loaded_at: when it was loaded (UTC).
         bundle_pins, bundle_bans: pins and bans saved in the bundle itself; stored states
@@ -52,6 +55,7 @@ class Runtime:
     bundle: Bundle
     scorer: Scorer
     engine: SuggestionEngine
+    ranker: ReplyRanker
     bundle_dir: Path
     bundle_pins: frozenset[int] = frozenset()
     bundle_bans: frozenset[int] = frozenset()
@@ -73,7 +77,7 @@ class Runtime:
 
 
 def build_runtime(bundle_dir: str | Path, rubric: str | Path | None = None) -> Runtime:
-    """Load a bundle and build its scorer and suggestion engine.
+    """Load a bundle and build its scorer, suggestion engine and ranker.
 
     Args:
         bundle_dir: the bundle directory (from ``copilot train``).
@@ -91,11 +95,13 @@ def build_runtime(bundle_dir: str | Path, rubric: str | Path | None = None) -> R
     bundle = load_bundle(path)
     scorer = Scorer(bundle, load_rubric(rubric, bundle.taxonomy) if rubric is not None else None)
     engine = engine_for(bundle)
-    _warm_up(path, scorer, engine)
+    ranker = ReplyRanker(bundle, engine.checker)
+    _warm_up(path, scorer, engine, ranker)
     return Runtime(
         bundle=bundle,
         scorer=scorer,
         engine=engine,
+        ranker=ranker,
         bundle_dir=path,
         bundle_pins=frozenset(engine.library.pinned),
         bundle_bans=frozenset(engine.library.banned),
@@ -112,12 +118,14 @@ _PROBE = Conversation(
 )
 
 
-def _warm_up(path: Path, scorer: Scorer, engine: SuggestionEngine) -> None:
-    """Score and suggest once, so the first request is not the one that loads jieba and
+def _warm_up(path: Path, scorer: Scorer, engine: SuggestionEngine, ranker: ReplyRanker) -> None:
+    """Score, suggest and rank once, so the first request is not the one that loads jieba and
     faiss, and a bundle that loads but cannot serve is refused before it is swapped in."""
     try:
         scorer.score(_PROBE)
-        engine.suggest(_PROBE.model_copy(update={"messages": _PROBE.messages[:1]}), k=1)
+        first = _PROBE.model_copy(update={"messages": _PROBE.messages[:1]})
+        engine.suggest(first, k=1)
+        ranker.rank(first, [_PROBE.messages[1].text])
     except Exception as exc:  # any failure here means the bundle cannot serve
         raise BundleError(
             f"the bundle at {str(path)!r} loads but fails on a test conversation: "

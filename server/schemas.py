@@ -23,6 +23,7 @@ from pydantic import (
 from copilot.orders import Order, UnattributedReason
 from copilot.schema import MAX_MESSAGE_CHARS, Conversation
 from copilot.scoring.scorecard import Scorecard
+from models.rank import MAX_CANDIDATES
 
 __all__ = [
     "BATCH_TAG",
@@ -53,6 +54,9 @@ __all__ = [
     "OrdersCreate",
     "OrdersStored",
     "Outcome",
+    "RankCreate",
+    "RankPublic",
+    "RankedReplyPublic",
     "ReadyPublic",
     "ReloadCreate",
     "ReloadPublic",
@@ -148,6 +152,45 @@ class SuggestPublic(BaseModel):
     actions: list[_ActionProbability]
     suggestions: list[SuggestionPublic]
     flags: list[dict[str, Any]]
+    bundle: str
+
+
+# --------------------------------------------------------------------------- rank
+
+_Candidate = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+]
+
+
+class RankCreate(_Request):
+    """``POST /v1/rank``: the conversation so far and the replies to rank (1 to 500 texts)."""
+
+    conversation: Conversation
+    candidates: list[_Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
+
+
+class _RankFlag(BaseModel):
+    kind: Literal["compliance", "personal_data"]
+    rule: str
+    excerpt: str
+    severity: str
+
+
+class RankedReplyPublic(BaseModel):
+    """One candidate with its score, the action read in it, why, and its safety flags."""
+
+    text: str
+    score: float
+    action: str
+    reason: str
+    flags: list[_RankFlag]
+
+
+class RankPublic(BaseModel):
+    """Every candidate once, best first, unsafe ones (with flags) last
+    (``copilot rank --json`` prints the same)."""
+
+    ranked: list[RankedReplyPublic]
     bundle: str
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "list_scripts",
     "load_feedback_and_states",
     "parse_time",
+    "rank",
     "readiness",
     "record_feedback",
     "reload",
@@ -205,6 +206,29 @@ def suggest(
         {**s, "id": row["id"]} for s, row in zip(suggestions, rows, strict=True)
     ]
     return result
+
+
+def rank(
+    runtime: Runtime,
+    principal: Principal,
+    conversation: Conversation,
+    candidates: Sequence[str],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Given replies ranked as the next guide message, best first, unsafe ones last.
+
+    The scope is that of :func:`suggest`: a guide only its own conversations (one without
+    ``guide_id`` is taken as its own), a supervisor its stores' (or one without a store).
+
+    Raises:
+        ForbiddenError: the conversation is outside the caller's scope.
+        InputError: too many messages, or a blank candidate.
+    """
+    check_messages([conversation], settings)
+    conversation = _attributed(conversation, principal)
+    if principal.role == "guide" or conversation.store_id is not None:
+        principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
+    return {"ranked": runtime.ranker.rank(conversation, candidates), "bundle": runtime.name}
 
 
 def classify(runtime: Runtime, texts: Sequence[str]) -> dict[str, Any]:
