@@ -127,6 +127,12 @@ class _ActionProbability(BaseModel):
 
 
 class _Source(BaseModel):
+    """Where a script comes from: a mined one's conversation and message; a written one
+    (``copilot scripts import``) has null ids and adds ``kind: "written"``, ``product``,
+    ``file`` and ``line``, passed through as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
     conversation_id: str | None = None
     message_index: int | None = None
 

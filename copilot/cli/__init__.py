@@ -13,6 +13,7 @@ from copilot.cli import (  # noqa: F401  (registers the commands)
     _quality,
     _rank,
     _score,
+    _scripts,
     _serve,
 )
 from copilot.cli._common import app
