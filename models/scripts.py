@@ -357,9 +357,12 @@ def script_reason(script: Script, name_of: Callable[[str], str]) -> str:
         On the lift basis, its conversion rate against the intent's average, e.g.
         「同类价格异议中，该话术成交率 42%（n=57），高于平均 18%」; on the evidence basis, the team's
         use and the customers' reception, e.g.
-        「5 位导购共用 23 次；顾客随后致谢或继续 78%（n=18），追问或不满 6%」.
+        「5 位导购共用 23 次；顾客随后致谢或继续 78%（n=18），追问或不满 6%」; for a script added
+        without uses, that it has none yet.
     """
     s = script
+    if s.uses == 0:  # added by a supervisor (ScriptLibrary.add_script), not mined
+        return f"新增的{name_of(s.action)}话术，尚无使用记录"
     if s.basis == "lift":
         if s.uses >= 3:
             compare = "高于" if s.rate > s.baseline else "低于" if s.rate < s.baseline else "持平于"

@@ -358,6 +358,8 @@ def _script(**fields: Any) -> Script:
             {"basis": "evidence", "uses": 1, "guides": 1},
             "1 位导购共用 1 次；顾客随后未再回复，反应未知",
         ),
+        ({"uses": 0, "wins": 0}, "新增的价格异议处理话术，尚无使用记录"),
+        ({"basis": "evidence", "uses": 0, "wins": 0}, "新增的价格异议处理话术，尚无使用记录"),
     ],
 )  # fmt: skip
 def test_script_reason_names_the_evidence(fields: dict[str, Any], reason: str) -> None:
