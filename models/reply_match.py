@@ -198,7 +198,10 @@ class ReplyMatcher:
                 optimizer.step()
                 total, steps = total + loss.item(), steps + 1
             self.history_.append(round(total / max(steps, 1), 4))
-        self.towers_ = {n: t.detach().numpy().astype(np.float32) for n, t in towers.items()}
+        # Stored as float16; rounding now keeps a fitted and a reloaded matcher identical.
+        self.towers_ = {
+            n: t.detach().numpy().astype(np.float16).astype(np.float32) for n, t in towers.items()
+        }
         self.action_weight_: float | None = None
         self._embedder = embedder
         return self

@@ -361,7 +361,10 @@ def script_reason(script: Script, name_of: Callable[[str], str]) -> str:
         without uses, that it has none yet.
     """
     s = script
-    if s.uses == 0:  # added by a supervisor (ScriptLibrary.add_script), not mined
+    if s.uses == 0:  # added by a supervisor or imported from a script library, not mined
+        if s.source.get("kind") == "written":
+            product = f"，商品 {s.source['product']}" if s.source.get("product") else ""
+            return f"总部话术库的{name_of(s.action)}话术（书面话术{product}），尚无使用记录"
         return f"新增的{name_of(s.action)}话术，尚无使用记录"
     if s.basis == "lift":
         if s.uses >= 3:

@@ -29,7 +29,7 @@ from copilot.schema import Conversation
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle, Prediction, message_contexts
 from models.embedders import OfflineEmbedder
-from models.scripts import Script, ScriptLibrary, context_text, index_tokens
+from models.scripts import Script, ScriptLibrary, context_text, index_tokens, script_reason
 
 __all__ = ["EngineConfig", "SuggestionEngine", "engine_for"]
 
@@ -555,12 +555,8 @@ class SuggestionEngine:
 
     def _evidence(self, s: Script) -> str:
         name = self.bundle.taxonomy.name_of
-        if s.id in self.library.pinned:
-            return f"主管置顶话术；{name(s.action)}，成交率 {s.rate:.0%}（n={s.uses}）"
-        if s.uses >= 3:
-            compare = "高于" if s.rate > s.baseline else "低于" if s.rate < s.baseline else "持平于"
-            return f"同类{name(s.intent)}中，该话术成交率 {s.rate:.0%}（n={s.uses}），{compare}平均 {s.baseline:.0%}"
-        return f"与当前对话情境相似的成交对话中使用过的{name(s.action)}话术（n={s.uses}，样本较少）"
+        reason = script_reason(s, name)
+        return f"主管置顶话术；{reason}" if s.id in self.library.pinned else reason
 
     def _feedback_note(self, script_id: int) -> str:
         """Guides' acceptance, once enough of them judged the script for it to mean something."""

@@ -179,6 +179,12 @@ def train(
             help="Learn from the confident predictions on the data's unlabelled messages.",
         ),
     ] = True,
+    co_train_acts: Annotated[
+        bool,
+        typer.Option(
+            "--co-train-acts", help="Co-train the act classifier too (off: see the README)."
+        ),
+    ] = False,
     no_reply_model: Annotated[
         bool,
         typer.Option("--no-reply-model", help="Skip learning reply matching from the logs."),
@@ -250,6 +256,7 @@ def train(
             win_min_amount=win_min_amount,
             index_kind=index_kind,
             self_training=self_training,
+            co_train_acts=co_train_acts,
             reply_model=not no_reply_model,
         )
         started = time.perf_counter()
@@ -611,7 +618,7 @@ def suggest(
             )
             console.print(s["text"], highlight=False)
             console.print(
-                f"[dim]{s['reason']} · 来源 {s['source']['conversation_id']}#{s['source']['message_index']}[/]",
+                f"[dim]{s['reason']} · 来源 {_source(s['source'])}[/]",
                 highlight=False,
             )
         for flag in result["flags"]:
@@ -619,3 +626,10 @@ def suggest(
                 f"[red]compliance[/] message {flag['message_index']}: {flag['rule']} 「{flag['excerpt']}」",
                 highlight=False,
             )
+
+
+def _source(source: dict[str, Any]) -> str:
+    """Where a suggestion comes from: the script library file and line, or the mined message."""
+    if source.get("kind") == "written":
+        return f"话术库 {source.get('file')}#{source.get('line')}"
+    return f"{source.get('conversation_id')}#{source.get('message_index')}"
