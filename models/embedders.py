@@ -94,6 +94,12 @@ class Embedder(ABC):
     def dim(self) -> int:
         """Length of the vectors :meth:`encode` returns."""
 
+    def tokens(self, text: str) -> list[str]:
+        """Words of ``text`` for lexical search (BM25): the text pipeline's tokens by default."""
+        from copilot.text import default_pipeline
+
+        return list(default_pipeline().process(text).tokens)
+
     def features(self, texts: Sequence[str]) -> Any:
         """The richest rows of ``texts`` for a model trained on top (e.g. reply matching).
 
