@@ -42,7 +42,8 @@ models/default/manifest.json: $(DEMO_DATA)
 	$(BIN)/copilot train $< -o models/default --seed $(DEMO_SEED)
 
 # Evaluate the demo bundle on conversations of another seed and on hand-written messages and
-# conversations the generator never produced; batch-score them and print the scorecards.
+# conversations the generator never produced; batch-score them and print the scorecards. The
+# real-data evaluations read ../shared/realdata (never shipped) and skip with a message without it.
 eval: install models/default/manifest.json $(TEST_DATA)
 	$(BIN)/copilot stats $(DEMO_DATA)
 	$(BIN)/copilot eval $(TEST_DATA) --bundle models/default -o reports/demo \
@@ -52,6 +53,8 @@ eval: install models/default/manifest.json $(TEST_DATA)
 	$(BIN)/copilot score $(TEST_DATA) -o reports/demo/scores.jsonl --bundle models/default --workers 2
 	$(BIN)/copilot scorecard reports/demo/scores.jsonl
 	$(PY) -m eval.score_quality --bundle models/default -o reports/quality
+	$(PY) -m eval.real_quality --bundle models/default -o reports/real_quality
+	$(PY) -m eval.real_dev -o reports/real_dev
 
 # The honest generalisation check: train on one part of the phrase banks, evaluate on phrasings
 # held out of training (and on the independent hand-written set).
