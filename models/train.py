@@ -396,6 +396,12 @@ def train_bundle(
         manifest["metrics"] = _summary(evaluate_bundle(bundle, valid))
         manifest["metrics"]["split"] = (
             f"{len(valid)} held-out conversations ({config.validation_share:.0%} by id hash)"
+            + (
+                " of the labelled base, not the brand's chats (measure those with labelled "
+                "brand data: copilot eval --intent-csv)"
+                if base_train and not any(c.labels for c in own)
+                else ""
+            )
         )
         mark("validation", t0)
     manifest["timings_s"] = {**timings, "total": round(time.perf_counter() - started, 2)}
