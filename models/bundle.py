@@ -74,7 +74,9 @@ class TextModel:
     The ``linear`` backend stacks the embedder's features of the text (sparse TF-IDF and dense
     SVD for the offline embedder; the dense embedding otherwise) with the context's, scaled by
     ``context_weight``, and applies a :class:`LinearClassifier`. The ``finetune`` backend feeds
-    ``context [SEP] text`` to a fine-tuned transformer.
+    ``context [SEP] text`` to a fine-tuned transformer. ``prior_shift`` (label -> factor, from
+    training on a brand's unlabelled messages) reweights the probabilities for the brand's own
+    class priors.
 
     Args:
         embedder: a fitted embedder (shared by the bundle's models).
@@ -99,6 +101,7 @@ class TextModel:
         self.backend = backend
         self.context_weight = context_weight
         self.dense_weight = dense_weight
+        self.prior_shift: dict[str, float] | None = None
 
     @property
     def classes_(self) -> list[str]:
@@ -154,10 +157,16 @@ class TextModel:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         if self.backend == "linear":
             features = self.features(texts, contexts, block)
-            return np.asarray(self.classifier.predict_proba(features))
-        return np.asarray(
-            self.classifier.predict_proba(_joined(texts, contexts or [""] * len(texts)))
-        )
+            proba = np.asarray(self.classifier.predict_proba(features))
+        else:
+            proba = np.asarray(
+                self.classifier.predict_proba(_joined(texts, contexts or [""] * len(texts)))
+            )
+        if self.prior_shift:
+            # Label shift: the brand's class priors differ from the training data's.
+            proba = proba * np.asarray([self.prior_shift.get(c, 1.0) for c in self.classes_])
+            proba /= np.maximum(proba.sum(axis=1, keepdims=True), 1e-12)
+        return proba
 
     def save(self, directory: Path) -> None:
         self.classifier.save(directory)
@@ -165,6 +174,7 @@ class TextModel:
             "backend": self.backend,
             "context_weight": self.context_weight,
             "dense_weight": self.dense_weight,
+            "prior_shift": self.prior_shift,
         }
         (directory / "text_model.json").write_text(json.dumps(config), "utf-8")
 
@@ -177,13 +187,15 @@ class TextModel:
             from models.finetune import FinetuneClassifier
 
             classifier = FinetuneClassifier.load(directory)
-        return cls(
+        model = cls(
             embedder,
             classifier,
             config["backend"],
             config["context_weight"],
             config["dense_weight"],
         )
+        model.prior_shift = config.get("prior_shift")
+        return model
 
 
 def _joined(texts: Sequence[str], contexts: Sequence[str]) -> list[str]:

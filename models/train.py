@@ -27,7 +27,7 @@ import platform
 import random
 import time
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -103,6 +103,8 @@ class TrainConfig:
         co_train_acts: co-train the act classifier too. Off by default: on real after-sales
             logs (JD, ``eval/real_dev.py``) the intent view was too weak a partner and the act
             macro-F1 fell (0.39 to 0.30-0.33), while the intents' stayed level.
+        label_shift: re-estimate the intents' class priors on the brand's unlabelled messages
+            (EM, Saerens et al. 2002) and adapt the intent probabilities to them.
         reply_model: learn the reply-matching model from (context, reply) pairs.
         reply_pairs_min: below this many brand pairs, the base's pairs are added.
         reply_pairs_max: a seeded sample of at most this many pairs is trained on.
@@ -130,6 +132,7 @@ class TrainConfig:
     pseudo_weight: float = 0.5
     self_training_rounds: int = 1
     co_train_acts: bool = False
+    label_shift: bool = True
     reply_model: bool = True
     reply_pairs_min: int = 1000
     reply_pairs_max: int = 20_000
@@ -322,17 +325,19 @@ def train_bundle(
         "act": ("guide", extra_a, config.seed + 1),
     }
     first: dict[str, TextModel] = {}
+    reports: dict[str, Any] = {}
     for kind, (role, extra, seed) in roles.items():
         step(f"training the {kind} classifier")
-        first[kind], _ = fit_classifier(role, embedder, plain, base_train, own, extra, seed=seed)
+        first[kind], reports[kind] = fit_classifier(
+            role, embedder, plain, base_train, own, extra, seed=seed
+        )
         t0 = mark(kind, t0)
-    reports: dict[str, Any] = {}
     models = dict(first)
     if config.self_training and config.classifier == "linear":
         step("co-training on the unlabelled messages")
         for kind, (role, extra, seed) in roles.items():
             if kind == "act" and not config.co_train_acts:
-                reports[kind] = {"skipped": "off for actions (--co-train-acts turns it on)"}
+                reports[kind]["skipped"] = "off for actions (--co-train-acts turns it on)"
                 continue
             partner = first["act" if kind == "intent" else "intent"]
             models[kind], reports[kind] = fit_classifier(
@@ -443,7 +448,60 @@ def fit_classifier(
         return _cooccurrence(role, labelled, classes, partner_classes)
 
     unlabelled = _unlabelled(role, own) if config.self_training else _Unlabelled()
-    return _fit_self_trained(make, examples, unlabelled, config, partner, cooccurrence)
+    model, report = _fit_self_trained(make, examples, unlabelled, config, partner, cooccurrence)
+    if config.label_shift and role == "customer":
+        report["label_shift"] = _fit_label_shift(model, own, report.pop("label_prior"))
+    else:
+        report.pop("label_prior")
+    return model, report
+
+
+def _fit_label_shift(
+    model: TextModel, own: Sequence[Conversation], train_prior: dict[str, float]
+) -> dict[str, Any]:
+    """Adapt the model to the brand's class priors, estimated from its unlabelled messages.
+
+    The EM procedure of Saerens, Latinne and Decaestecker (2002): starting from the training
+    priors, each step reweights the model's probabilities on the brand's unlabelled messages by
+    the current prior ratio and takes their mean as the new brand prior. The final ratio
+    (brand / training prior, clipped to [0.1, 10] so a label the logs rarely show can still be
+    predicted) multiplies the model's probabilities from then on. A brand whose chats are mostly
+    after-sales thus stops hearing product questions in them.
+    """
+    texts: list[str] = []
+    contexts: list[str] = []
+    for conversation in own:
+        labels = conversation.labels.intents if conversation.labels else {}
+        ctx = message_contexts(conversation)
+        for i, message in enumerate(conversation.messages):
+            if message.role == "customer" and i not in labels and message.text.strip():
+                texts.append(message.text)
+                contexts.append(ctx[i])
+    if len(texts) < _MIN_SHIFT_MESSAGES:
+        return {"skipped": f"fewer than {_MIN_SHIFT_MESSAGES} unlabelled customer messages"}
+    classes = model.classes_
+    proba = model.predict_proba(texts, contexts)
+    start = np.asarray([max(train_prior.get(c, 0.0), 1e-6) for c in classes])
+    start /= start.sum()
+    prior = start.copy()
+    for _ in range(100):
+        weighted = proba * (prior / start)
+        weighted /= weighted.sum(axis=1, keepdims=True)
+        new = weighted.mean(axis=0)
+        done = float(np.abs(new - prior).max()) < 1e-5
+        prior = new
+        if done:
+            break
+    ratio = np.clip(prior / start, 0.1, 10.0)
+    model.prior_shift = {c: round(float(r), 4) for c, r in zip(classes, ratio, strict=True)}
+    return {
+        "messages": len(texts),
+        "brand_prior": {c: round(float(p), 4) for c, p in zip(classes, prior, strict=True)},
+        "factor": model.prior_shift,
+    }
+
+
+_MIN_SHIFT_MESSAGES = 50
 
 
 def _split(
@@ -615,6 +673,7 @@ def _fit_self_trained(
         if partner is None
         else None
     )
+    report["label_prior"] = _prior(ex.labels, ex.weights)
     if skipped or partner is None:
         report["skipped"] = skipped
         return model, report
@@ -639,6 +698,9 @@ def _fit_self_trained(
             ex.weights + [config.pseudo_weight] * len(picked),
         )
         report.update(
+            label_prior=_prior(
+                ex.labels + labels, ex.weights + [config.pseudo_weight] * len(picked)
+            ),
             rounds=_round + 1,
             agreed=int(agree.sum()),
             pseudo_labels=len(picked),
@@ -646,6 +708,15 @@ def _fit_self_trained(
             by_label=by_label,
         )
     return model, report
+
+
+def _prior(labels: Sequence[str], weights: Sequence[float]) -> dict[str, float]:
+    """Weighted share of each label."""
+    totals: dict[str, float] = defaultdict(float)
+    for label, weight in zip(labels, weights, strict=True):
+        totals[label] += weight
+    whole = sum(totals.values()) or 1.0
+    return {label: total / whole for label, total in totals.items()}
 
 
 def _confident(

@@ -316,6 +316,8 @@ def _print_training(bundle: Any, output: Path, seconds: float) -> None:
 
 def _data_table(t: dict[str, Any]) -> Table:
     """What each step of training used: the summary a brand reads after `copilot train`."""
+    import numpy as np
+
     table = Table(title="data used")
     table.add_column("step")
     table.add_column("used", overflow="fold")
@@ -347,6 +349,14 @@ def _data_table(t: dict[str, Any]) -> Table:
                 f"{report.get('capped', 0):,} capped, weight {report['weight']}): {labels}"
             )
         table.add_row(f"pseudo-labels ({kind})", text)
+        shift = report.get("label_shift") or {}
+        if shift.get("factor"):
+            moved = sorted(shift["factor"].items(), key=lambda kv: -abs(np.log(kv[1])))[:4]
+            table.add_row(
+                f"label shift ({kind})",
+                f"class priors re-estimated on {shift['messages']:,} unlabelled messages; "
+                + ", ".join(f"{k} x{v:.2f}" for k, v in moved),
+            )
     orders = t.get("orders")
     if orders:
         o, c = orders["orders"], orders["conversations"]

@@ -78,6 +78,12 @@ def test_training_on_unlabelled_logs_reports_what_each_step_used(brand_bundle: B
     assert 0 < report["pseudo_labels"] == sum(report["by_label"].values())
     assert report["pseudo_labels"] <= report["agreed"]
     assert "off for actions" in training["self_training"]["act"]["skipped"]
+    shift = report["label_shift"]
+    assert shift["messages"] > 50
+    assert all(0.1 <= f <= 10.0 for f in shift["factor"].values())
+    assert brand_bundle.intent.prior_shift == shift["factor"]  # saved and loaded with the model
+    # These logs are greetings, after-sales questions and thanks: no price objections.
+    assert shift["factor"]["after_sales"] > 1 > shift["factor"]["price_objection"]
     assert training["reply_matching"]["pairs"] > 0
     assert brand_bundle.reply_matcher is not None
 
