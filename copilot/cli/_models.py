@@ -185,6 +185,14 @@ def train(
             "--co-train-acts", help="Co-train the act classifier too (off: see the README)."
         ),
     ] = False,
+    label_shift: Annotated[
+        bool,
+        typer.Option(
+            "--label-shift",
+            help="Re-estimate the intents' class priors on the unlabelled messages (EM) and "
+            "adapt to them (off: see the README).",
+        ),
+    ] = False,
     no_reply_model: Annotated[
         bool,
         typer.Option("--no-reply-model", help="Skip learning reply matching from the logs."),
@@ -257,6 +265,7 @@ def train(
             index_kind=index_kind,
             self_training=self_training,
             co_train_acts=co_train_acts,
+            label_shift=label_shift,
             reply_model=not no_reply_model,
         )
         started = time.perf_counter()

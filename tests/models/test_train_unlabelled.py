@@ -55,7 +55,11 @@ def brand_bundle(base: list[Conversation], tmp_path_factory: pytest.TempPathFact
     logs, loose, attached = attach_labels(logs, rows, "customer")
     assert (attached, loose) == (6, [])
     bundle = train_bundle(
-        logs, taxonomy=default_taxonomy(), config=TrainConfig(seed=0), base=base, name="brand"
+        logs,
+        taxonomy=default_taxonomy(),
+        config=TrainConfig(seed=0, label_shift=True),
+        base=base,
+        name="brand",
     )
     path = tmp_path_factory.mktemp("brand") / "brand"
     bundle.save(path)
