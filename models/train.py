@@ -335,7 +335,16 @@ def train_bundle(
         )
         t0 = mark(kind, t0)
     models = dict(first)
-    if config.self_training and config.classifier == "linear":
+    unlabelled = needs_base(own)
+    for report in reports.values():
+        report["skipped"] = (
+            "off"
+            if not config.self_training
+            else "no unlabelled messages"
+            if not unlabelled
+            else report["skipped"]
+        )
+    if config.self_training and config.classifier == "linear" and unlabelled:
         step("co-training on the unlabelled messages")
         for kind, (role, extra, seed) in roles.items():
             if kind == "act" and not config.co_train_acts:
