@@ -187,3 +187,56 @@ def test_cli_train_script_options(workdir: Path, tmp_path: Path) -> None:
         ["train", str(workdir / "train.jsonl"), "-o", str(tmp_path / "c"), "--index-kind", "lsh"],
     )
     assert bad.exit_code == 2 and "--index-kind must be" in bad.output
+
+
+def test_cli_train_on_an_unlabelled_export_with_orders_reports_each_step(
+    workdir: Path, tmp_path: Path
+) -> None:
+    """A brand's export: message rows with no labels and no outcomes, and an orders file."""
+    rows = ["conversation_id,role,text,ts,customer_id"]
+    for i in range(40):
+        customer = f"u-{i}"
+        day = 1 + i % 20
+        stamp = f"2026-03-{day:02d}T10:0{{}}:00+08:00"
+        rows += [
+            f"e-{i},customer,申请价保怎么弄,{stamp.format(0)},{customer}",
+            f"e-{i},guide,价保在订单详情页点申请，差价退回原账户,{stamp.format(1)},{customer}",
+            f"e-{i},customer,好的谢谢,{stamp.format(2)},{customer}",
+        ]
+    export = tmp_path / "export.csv"
+    export.write_text("\n".join(rows) + "\n", "utf-8")
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "customer_id,paid_at,amount\nu-0,2026-03-01T12:00:00+08:00,199\n"
+        "u-unknown,2026-03-01T12:00:00+08:00,99\n",
+        "utf-8",
+    )
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "conversation_id,message_index,text,label\ne-0,0,申请价保怎么弄,after_sales\n", "utf-8"
+    )
+    out = tmp_path / "brand"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(export),
+            "-o",
+            str(out),
+            "--base",
+            str(workdir / "train.jsonl"),
+            "--orders",
+            str(orders),
+            "--intent-csv",
+            str(labels),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "data used" in result.output and "pseudo-labels (intent)" in result.output
+    training = json.loads((out / "manifest.json").read_text("utf-8"))["training"]
+    assert training["conversations"] == 40 and training["base_conversations"] > 400
+    assert training["labels_attached"] == {"intents": 1, "actions": 0}
+    assert training["orders"]["orders"]["attributed"] == 1
+    assert training["orders"]["orders"]["unattributed_by_reason"]["unknown_customer"] == 1
+    assert training["outcomes"] == {"with_outcome": 40, "converted": 1}
+    assert (out / "reply_match" / "towers.npz").is_file()

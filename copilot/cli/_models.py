@@ -374,7 +374,9 @@ def _data_table(t: dict[str, Any]) -> Table:
             f"{o['attributed']:,} of {o['total']:,} orders attributed; {c['converted']:,} "
             f"conversations converted, {c['not_converted']:,} not; {c['no_customer']:,} without "
             f"customer, {c['no_time']:,} without time; unattributed: "
-            + (", ".join(f"{k} {v}" for k, v in o["unattributed_by_reason"].items()) or "none"),
+            + (
+                ", ".join(f"{k} {v}" for k, v in o["unattributed_by_reason"].items() if v) or "none"
+            ),
         )
     outcomes = t.get("outcomes") or {}
     table.add_row(
