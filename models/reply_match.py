@@ -261,6 +261,21 @@ class ReplyMatcher:
         lexical = lexical.toarray().ravel() if sp.issparse(lexical) else np.ravel(lexical)
         return (rep @ ctx + self.lexical_weight * lexical).astype(np.float32)
 
+    def combine_rows(
+        self, ctx: np.ndarray, ctx_raw: Any, rep: np.ndarray, rep_rows: Sequence[Any]
+    ) -> np.ndarray:
+        """:meth:`combine` for replies whose raw rows are kept one by one (e.g. a memo of them).
+
+        Stacking sparse rows per request costs more than the scoring itself, so the feature
+        cosine is taken row by row against the context's dense row.
+        """
+        if sp.issparse(ctx_raw):
+            dense = np.asarray(ctx_raw.toarray()).ravel()
+            lexical = np.asarray([float(dense[r.indices] @ r.data) for r in rep_rows])
+        else:
+            lexical = np.vstack(rep_rows) @ np.ravel(ctx_raw)
+        return (rep @ ctx + self.lexical_weight * lexical).astype(np.float32)
+
     def _context_features(
         self, embedder: Embedder, contexts: Sequence[Sequence[str]]
     ) -> tuple[Any, Any]:

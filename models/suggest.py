@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
@@ -450,9 +449,9 @@ class SuggestionEngine:
                 self._match_memo[sid] = (vectors[n], raw[n])
         ctx, ctx_raw = matcher.encode_contexts([context])
         parts = [self._match_memo[sid] for sid in sids]
-        rows = [p[1] for p in parts]
-        raw_rows = sp.vstack(rows, format="csr") if sp.issparse(rows[0]) else np.vstack(rows)
-        return matcher.combine(ctx[0], ctx_raw[0], np.vstack([p[0] for p in parts]), raw_rows)
+        return matcher.combine_rows(
+            ctx[0], ctx_raw[0], np.vstack([p[0] for p in parts]), [p[1] for p in parts]
+        )
 
     def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
         texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]

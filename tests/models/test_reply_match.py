@@ -176,3 +176,14 @@ def test_action_weight_is_chosen_from_held_out_replies(bundle) -> None:  # type:
     assert str(weight) in table
     assert table[str(weight)] == max(table.values())
     assert max(table.values()) > 0.1  # far above the 1-in-10 of chance on generated chats
+
+
+def test_row_by_row_scores_equal_the_stacked_ones(matcher: ReplyMatcher) -> None:
+    replies = ["发票在订单详情里申请，开好会发到邮箱", "好的", "物流显示在运输中，明天送达"]
+    ctx, ctx_raw = matcher.encode_contexts([["你好", "发票怎么开"]])
+    rep, rep_raw = matcher.encode_replies(replies)
+    np.testing.assert_allclose(
+        matcher.combine_rows(ctx[0], ctx_raw[0], rep, [rep_raw[i] for i in range(3)]),
+        matcher.combine(ctx[0], ctx_raw[0], rep, rep_raw),
+        rtol=1e-5,
+    )
