@@ -12,6 +12,7 @@
       outcome/          win-probability model (absent when the data had no outcomes)
       scripts/          winning scripts, their lift, and the hybrid index over their contexts
       reply_match/      context -> reply matching model learned from the logs (optional)
+      catalog.json      the brand's products, promotions and the product words of its logs
 
 ``load_bundle(dir)`` returns a :class:`Bundle`; the same data and seed give a bundle with
 identical predictions. A bundle written in another format version is refused with a message.
@@ -31,6 +32,7 @@ import scipy.sparse as sp
 import yaml
 
 from copilot import __version__
+from copilot.catalog import Catalog
 from copilot.errors import BundleError, InputError
 from copilot.schema import Conversation
 from copilot.taxonomy import Taxonomy
@@ -224,6 +226,7 @@ class Bundle:
         outcome: OutcomeModel | None,
         scripts: ScriptLibrary | None = None,
         reply_matcher: ReplyMatcher | None = None,
+        catalog: Catalog | None = None,
         path: Path | None = None,
     ) -> None:
         self.manifest = manifest
@@ -236,6 +239,7 @@ class Bundle:
         self.outcome = outcome
         self.scripts = scripts
         self.reply_matcher = reply_matcher
+        self.catalog = catalog
         self.path = path
         self.intent_threshold = float(manifest.get("intent_threshold", 0.0))
 
@@ -404,6 +408,8 @@ class Bundle:
                 self.scripts.save(tmp / "scripts")
             if self.reply_matcher is not None:
                 self.reply_matcher.save(tmp / "reply_match")
+            if self.catalog is not None:
+                self.catalog.save(tmp / "catalog.json")
             (tmp / "taxonomy.yaml").write_text(
                 yaml.safe_dump(
                     self.taxonomy.model_dump(mode="json"), allow_unicode=True, sort_keys=False
@@ -501,6 +507,11 @@ def load_bundle(directory: str | Path) -> Bundle:
             if (directory / "reply_match").exists()
             else None
         )
+        catalog = (
+            Catalog.load(directory / "catalog.json")
+            if (directory / "catalog.json").exists()
+            else None
+        )
     except BundleError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -518,5 +529,6 @@ def load_bundle(directory: str | Path) -> Bundle:
         outcome=outcome,
         scripts=scripts,
         reply_matcher=reply_matcher,
+        catalog=catalog,
         path=directory,
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from copilot.catalog import Catalog
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
 from copilot.schema import Conversation
@@ -118,6 +119,7 @@ class SuggestionEngine:
         self._hits_memo: dict[str, list[Any]] = {}
         # Reply-matching vectors of scripts, computed the first time a script is a candidate.
         self._match_memo: dict[int, tuple[np.ndarray, Any]] = {}
+        self.catalog: Catalog = bundle.catalog or Catalog()
 
     # ------------------------------------------------------------------ public
 
@@ -154,6 +156,20 @@ class SuggestionEngine:
             smoothed = (accepted + prior * rate) / (judged + prior)
             table[int(sid)] = (int(judged), int(accepted), (smoothed - rate) / span)
         self._acceptance = table
+
+    def set_catalog(self, catalog: Catalog | None) -> None:
+        """Use ``catalog`` (products, promotions) to fill slots and check facts from now on.
+
+        ``None`` goes back to the bundle's own catalogue. One assignment: safe while other
+        threads suggest. The product words learned from the logs are kept.
+        """
+        own = self.bundle.catalog or Catalog()
+        if catalog is None:
+            self.catalog = own
+        else:
+            self.catalog = Catalog(
+                list(catalog.products.values()), catalog.promotions, terms=own.terms
+            )
 
     def acceptance(self, script_id: int) -> tuple[int, int] | None:
         """``(judged, accepted)`` feedback counts of a script, ``None`` without feedback."""
