@@ -16,7 +16,8 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["PROMOTION_KINDS", "Catalog", "Product", "Promotion"]
+from copilot.text import DEFAULT_USER_DICT
+
+__all__ = ["POINTER", "PROMOTION_KINDS", "Catalog", "Product", "Promotion", "learn_terms"]
 
 PromotionKind = Literal["coupon", "discount", "gift", "free_shipping", "other"]
 PROMOTION_KINDS: tuple[str, ...] = ("coupon", "discount", "gift", "free_shipping", "other")
@@ -64,7 +67,9 @@ class Promotion:
     products: tuple[str, ...] = ()
 
     def active(self, day: date) -> bool:
-        return (self.starts is None or self.starts <= day) and (self.ends is None or day <= self.ends)
+        return (self.starts is None or self.starts <= day) and (
+            self.ends is None or day <= self.ends
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +82,7 @@ class Promotion:
         }
 
 
-def _alternation(words: Iterable[str]) -> re.Pattern[str] | None:
+def word_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     # Longest first, so 羊绒大衣 wins over 大衣 at the same position.
     ordered = sorted({w for w in words if w}, key=lambda w: (-len(w), w))
     return re.compile("|".join(map(re.escape, ordered))) if ordered else None
@@ -103,9 +108,9 @@ class Catalog:
         self.products: dict[str, Product] = {p.name: p for p in products}
         self.promotions: list[Promotion] = list(promotions)
         self.terms: list[str] = sorted(set(terms))
-        self._names = _alternation(self.products)
-        self._categories = _alternation(p.category for p in self.products.values())
-        self._words = _alternation([*self.products, *self.categories, *self.terms])
+        self._names = word_pattern(self.products)
+        self._categories = word_pattern(p.category for p in self.products.values())
+        self._words = word_pattern([*self.products, *self.categories, *self.terms])
 
     def __len__(self) -> int:
         return len(self.products)
@@ -151,7 +156,7 @@ class Catalog:
 
     # ------------------------------------------------------------------ persistence
 
-    def to_records(self) -> dict[str, list[dict[str, Any]]]:
+    def to_records(self) -> dict[str, list[Any]]:
         return {
             "products": [p.to_dict() for p in self.products.values()],
             "promotions": [p.to_dict() for p in self.promotions],
@@ -159,7 +164,7 @@ class Catalog:
         }
 
     @classmethod
-    def from_records(cls, records: Mapping[str, Sequence[Mapping[str, Any]]]) -> Catalog:
+    def from_records(cls, records: Mapping[str, Sequence[Any]]) -> Catalog:
         products = [
             Product(
                 str(r["name"]),
@@ -189,3 +194,64 @@ class Catalog:
     @classmethod
     def load(cls, path: str | Path) -> Catalog:
         return cls.from_records(orjson.loads(Path(path).read_bytes()))
+
+
+POINTER = r"(?:这款|这个|这台|这件|这双|这瓶|这套|这支|这条|那款|那个|那件|您的|你的|您买的|你买的|买的|购买的|收到的|新款)"
+"""Words that point at a product: the word after them is what the customer asks about."""
+
+_WORDS_FILE = DEFAULT_USER_DICT.with_name("product_words.txt")
+# Nouns that follow a pointer without being products: the service's own vocabulary.
+_NOT_PRODUCTS = frozenset(
+    ["问题", "事情", "事", "订单", "快递", "物流", "地址", "时间", "价格", "活动", "优惠", "东西", "商品", "宝贝", "产品", "款式", "款", "颜色", "尺码", "码数", "型号", "规格", "链接", "图片", "照片", "发票", "售后", "退款", "退货", "换货", "包裹", "单号", "情况", "样子", "服务", "客服", "店铺", "店", "态度", "质量", "效果", "功能", "价钱", "钱", "赠品", "会员", "积分", "账号", "手机号", "电话", "号码", "信息", "页面", "系统", "申请", "流程", "政策", "运费", "差价", "价保", "保价", "金额", "数量", "型", "号", "码", "色", "版本", "套餐", "配件", "包装", "盒子", "说明", "说明书", "评价", "评论", "客户", "顾客", "朋友", "老公", "老婆", "孩子", "宝宝", "人", "地方", "站点", "师傅", "快递员", "工作日", "小时", "天", "月", "年", "意思", "话", "位置", "日期", "方式", "办法", "原因", "结果", "记录", "截图", "单子", "订单号", "邮箱", "发货", "时候", "按钮", "平台", "网站", "官网", "门店", "仓库"]
+)
+
+
+def _product_words() -> set[str]:
+    lines = _WORDS_FILE.read_text("utf-8").splitlines()
+    return {w for line in lines if not line.startswith("#") for w in line.split()}
+
+
+def learn_terms(
+    conversations: Iterable[Sequence[str]],
+    tokenize: Callable[[str], Sequence[str]],
+    *,
+    min_conversations: int = 3,
+) -> list[str]:
+    """Product words of a brand's logs: what its customers ask about, in several chats.
+
+    A word is one when customers use it in at least ``min_conversations`` conversations and it
+    is either a listed retail product word (``copilot/data/product_words.txt``) or follows a
+    pointer (这款, 您买的 ...) in customers' messages of at least two conversations; the
+    service's own vocabulary (订单, 快递, 发票 ...) never is.
+
+    Args:
+        conversations: each conversation's customer messages.
+        tokenize: the text pipeline's tokeniser.
+    """
+    import jieba.posseg
+
+    listed = _product_words()
+    tags = jieba.posseg.dt.word_tag_tab  # jieba's part-of-speech table (its own dictionary)
+    seen: Counter[str] = Counter()
+    pointed: Counter[str] = Counter()
+    pointer = re.compile(POINTER + r"$")
+    for texts in conversations:
+        words: set[str] = set()
+        after: set[str] = set()
+        for text in texts:
+            tokens = list(tokenize(text))
+            for k, token in enumerate(tokens):
+                if len(token) < 2 or not re.fullmatch(r"[\u4e00-\u9fffA-Za-z]+", token):
+                    continue
+                words.add(token)
+                if k and pointer.search("".join(tokens[max(0, k - 2) : k])):
+                    after.add(token)
+        seen.update(words)
+        pointed.update(after)
+    return sorted(
+        w
+        for w, n in seen.items()
+        if n >= min_conversations
+        and w not in _NOT_PRODUCTS
+        and (w in listed or (pointed[w] >= 2 and tags.get(w) in ("n", "nz")))
+    )

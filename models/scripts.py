@@ -81,9 +81,12 @@ import numpy as np
 # The lexicon scorer and the acknowledgement cue are plain text rules (no model), safe below models.
 from copilot.analyzers.cues import is_acknowledgement
 from copilot.analyzers.sentiment import sentiment_score
+from copilot.catalog import Catalog
 from copilot.compliance import ComplianceChecker
 from copilot.errors import BundleError, ConfigError, InputError
+from copilot.replies import in_shop_voice, moves
 from copilot.schema import Conversation
+from copilot.slots import template
 from copilot.text import TextPipeline
 from models.embedders import Embedder
 from models.script_index import ScriptIndex
@@ -639,8 +642,14 @@ def _candidates(
     pipeline: TextPipeline,
     config: MiningConfig,
     sentiment: Callable[[str], float],
+    catalog: Catalog | None = None,
 ) -> list[tuple[_Candidate, _Reading]]:
-    """The conversation's guide replies that answer a customer, each with its first reading."""
+    """The guide replies that answer a customer, one per move, each with its first reading.
+
+    Consecutive guide messages (and the utterances an export joins in one message) are one
+    reply only when they belong together (:func:`copilot.replies.moves`); each reply is put in the shop's voice and made a
+    template (:func:`copilot.slots.template`), so it names no other chat's product or price.
+    """
     messages = conversation.messages
     out = []
     i = 0
@@ -651,31 +660,35 @@ def _candidates(
         end = i
         while end + 1 < len(messages) and messages[end + 1].role == "guide":
             end += 1
-        action, intent = labels[i], labels[i - 1]
-        if action is not None and intent is not None:
-            reply = "\n".join(pipeline.mask(messages[j].text)[0] for j in range(i, end + 1))
-            before = [
-                pipeline.mask(m.text)[0]
-                for m in messages[max(0, i - config.context_turns) : i]
-                if m.role != "system"
-            ]
+        intent = labels[i - 1]
+        texts = [pipeline.mask(messages[j].text)[0] for j in range(i, end + 1)]
+        before = [
+            pipeline.mask(m.text)[0]
+            for m in messages[max(0, i - config.context_turns) : i]
+            if m.role != "system"
+        ]
+        reading = _read_turn(
+            conversation,
+            labels,
+            _customer_turn(conversation, i - 1, -1),
+            _customer_turn(conversation, end + 1, 1),
+            config,
+            sentiment,
+        )
+        for first, text in moves(texts):
+            action = labels[i + first]
+            if action is None or intent is None:
+                continue
+            reply = template(in_shop_voice(text), catalog)
             candidate = _Candidate(
                 conversation.conversation_id,
-                i,
+                i + first,
                 reply,
                 action,
                 intent,
                 context_text(before, config.context_turns),
                 None,
                 conversation.guide_id,
-            )
-            reading = _read_turn(
-                conversation,
-                labels,
-                _customer_turn(conversation, i - 1, -1),
-                _customer_turn(conversation, end + 1, 1),
-                config,
-                sentiment,
             )
             out.append((candidate, reading))
         i = end + 1
@@ -723,6 +736,7 @@ def mine_scripts(
     progress: Callable[[str], None] | None = None,
     guide_quality: Mapping[str, float] | None = None,
     sentiment: Callable[[str], float] | None = None,
+    catalog: Catalog | None = None,
 ) -> ScriptLibrary:
     """Mine, cluster and rank scripts; index the contexts of their good uses.
 
@@ -749,6 +763,8 @@ def mine_scripts(
             by better guides weigh more in the evidence. ``None``: all weigh the same.
         sentiment: scores a customer message in [-1, 1] (default: the shipped lexicon,
             :func:`copilot.analyzers.sentiment.sentiment_score`).
+        catalog: the brand's products and the product words of its logs: each becomes a slot
+            of the script (``这款[商品]``), filled from the conversation it is suggested in.
 
     Returns:
         The library; ``stats["basis"]`` says whether it ranks by ``"lift"`` or ``"evidence"``.
@@ -771,7 +787,7 @@ def mine_scripts(
     for conversation in conversations:
         won = None if conversation.outcome is None else is_win(conversation)
         labels = labels_of(conversation)
-        for cand, reading in _candidates(conversation, labels, pipeline, config, score_of):
+        for cand, reading in _candidates(conversation, labels, pipeline, config, score_of, catalog):
             if len(cand.reply) > config.max_reply_chars:
                 dropped["too_long"] += 1
                 continue

@@ -16,6 +16,7 @@ suggestions or none, never an error.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,9 @@ import numpy as np
 from copilot.catalog import Catalog
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
+from copilot.facts import Evidence
 from copilot.schema import Conversation
+from copilot.slots import Filled, SlotValues, fill
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle, Prediction, message_contexts
 from models.embedders import OfflineEmbedder
@@ -85,6 +88,7 @@ class _Ranked:
     script: Script
     score: float
     relevance: float
+    filled: Filled | None = None
 
 
 class SuggestionEngine:
@@ -177,12 +181,17 @@ class SuggestionEngine:
         return None if hit is None else (hit[0], hit[1])
 
     def suggest(self, conversation: Conversation, k: int = 3) -> dict[str, Any]:
-        """The ``POST /v1/suggest`` object for the next guide reply in ``conversation``."""
+        """The ``POST /v1/suggest`` object for the next guide reply in ``conversation``.
+
+        The steps: the chat's state (intent, next actions) -> candidate scripts ranked for it
+        -> each filled from the chat and checked against it (:meth:`_ground`) -> the k most
+        useful and different (:meth:`_diverse`) -> the safety check.
+        """
         intent, actions = self.signals(conversation)
         ranked = self.rank(
             conversation, actions={a.label: a.confidence for a in actions}, intent=intent["label"]
         )
-        chosen = self._diverse(ranked, k)
+        chosen = self._diverse(self._ground(conversation, ranked), k)
         suggestions = [self._public(r, intent["label"]) for r in chosen]
         return {
             "intent": intent,
@@ -193,6 +202,45 @@ class SuggestionEngine:
             "flags": self._flags(conversation),
             "bundle": self.bundle.name,
         }
+
+    def _ground(self, conversation: Conversation, ranked: list[_Ranked]) -> list[_Ranked]:
+        """Fill each candidate's slots from the chat; drop those asserting what it does not say.
+
+        A candidate whose slots are all filled comes before any that leaves one for the guide
+        (``needs_edit``), whatever their scores; one that names a product the chat does not, or
+        states a fact (logistics, delivery time, price, promotion, stock, place) the chat, the
+        catalogue and today's promotions do not support, is not served
+        (:mod:`copilot.slots`, :mod:`copilot.facts`).
+        """
+        cfg = self.config
+        messages = [
+            (m.role, self.pipeline.mask(m.text)[0])
+            for m in conversation.messages
+            if m.role != "system"
+        ]
+        day = next((m.ts.date() for m in reversed(conversation.messages) if m.ts), None)
+        values = SlotValues.of(messages, self.catalog, day)
+        evidence = Evidence.of(messages, self.catalog, day)
+        complete: list[_Ranked] = []
+        partial: list[_Ranked] = []
+        for r in ranked[: cfg.candidates]:
+            if r.score < cfg.min_score or (
+                r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift
+            ):
+                continue
+            filled = fill(r.script.text, values)
+            problems = evidence.problems(filled.text)
+            if problems and self._vouched(r.script):
+                # The brand's own words (written or pinned) state its facts; they are still
+                # never served against the chat or about a product it does not name.
+                problems = [
+                    p for p in problems if p.verdict == "contradicted" or p.kind == "product"
+                ]
+            if problems:
+                continue
+            grounded = dataclasses.replace(r, filled=filled)
+            (partial if filled.needs_edit else complete).append(grounded)
+        return complete + partial
 
     def coaching(
         self, conversation: Conversation, report: Mapping[str, Any], limit: int = 5
@@ -497,6 +545,10 @@ class SuggestionEngine:
         ranked.sort(key=lambda r: (-r.score, r.script.id))
         return ranked
 
+    def _vouched(self, script: Script) -> bool:
+        """A script the brand vouches for: written by headquarters or pinned by a supervisor."""
+        return script.id in self.library.pinned or script.source.get("kind") == "written"
+
     def _diverse(self, ranked: list[_Ranked], k: int) -> list[_Ranked]:
         """Maximal marginal relevance over reply embeddings, then the safety check."""
         cfg = self.config
@@ -506,6 +558,7 @@ class SuggestionEngine:
             if r.score >= cfg.min_score
             and not (r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift)
         ][: max(4 * k, 12)]
+        # Complete suggestions first: one left for the guide to edit never outranks them.
         chosen: list[_Ranked] = []
         vectors = self.library.reply_vectors
         lam = self.config.mmr_lambda
@@ -527,8 +580,11 @@ class SuggestionEngine:
                 ]
             else:
                 mmr = [r.score for r in pool]
+            edit = np.asarray([r.filled is not None and r.filled.needs_edit for r in pool])
+            if not edit.all():
+                mmr = [m if not e else float("-inf") for m, e in zip(mmr, edit, strict=True)]
             best = pool.pop(int(np.argmax(mmr)))
-            if self._safe(best.script.text):
+            if self._safe(best.filled.text if best.filled else best.script.text):
                 chosen.append(best)
         return chosen
 
@@ -554,9 +610,13 @@ class SuggestionEngine:
 
     def _public(self, ranked: _Ranked, intent: str | None) -> dict[str, Any]:
         s = ranked.script
+        filled = ranked.filled or fill(s.text, SlotValues())
         return {
             "id": s.id,
-            "text": s.text,
+            "text": filled.text,
+            "template": s.text,
+            "needs_edit": filled.needs_edit,
+            "slots": filled.missing,
             "action": s.action,
             "score": round(ranked.score, 4),
             "lift": round(s.lift, 3),

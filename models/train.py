@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from copilot import __version__
+from copilot.catalog import Catalog
 from copilot.errors import InputError
 from copilot.schema import Conversation
 from copilot.taxonomy import Taxonomy
@@ -275,6 +276,7 @@ def train_bundle(
     data_hash: str = "",
     name: str = "bundle",
     progress: Progress | None = None,
+    catalog: Catalog | None = None,
 ) -> Bundle:
     """Train every model of a bundle. Save it with ``bundle.save(dir)``.
 
@@ -291,6 +293,8 @@ def train_bundle(
         data_hash: digest of the training files, recorded in the manifest.
         name: the bundle's name (its directory name).
         progress: called with the name of each step as it starts.
+        catalog: the brand's products and promotions (``--catalog``, ``--promotions``); kept in
+            the bundle with the product words learned from the brand's chats.
 
     Raises:
         InputError: unknown labels, too few examples, no labels, or a missing model path.
@@ -397,6 +401,8 @@ def train_bundle(
     # Scripts and replies come from the brand's own conversations: the base's speak of the
     # synthetic catalogue, which a brand's guides would never send.
     source = own if any(m.role == "guide" for c in own for m in c.messages) else train
+    step("learning product words")
+    bundle.catalog = _catalog(bundle, source, catalog)
     if config.scripts:
         step("mining scripts")
         _mine(bundle, source, resolved, config)
@@ -820,6 +826,24 @@ def _fit_outcome(
         logger.warning("no outcome model: the data needs conversations with outcomes of both kinds")
 
 
+def _catalog(bundle: Bundle, source: Sequence[Conversation], given: Catalog | None) -> Catalog:
+    """The brand's catalogue with the product words its customers use in ``source``."""
+    from copilot.catalog import learn_terms
+
+    terms = learn_terms(
+        ([m.text for m in c.messages if m.role == "customer"] for c in source),
+        bundle.embedder.tokens,
+    )
+    given = given or Catalog()
+    catalog = Catalog(list(given.products.values()), given.promotions, terms=terms)
+    bundle.manifest["training"]["catalog"] = {
+        "products": len(catalog.products),
+        "promotions": len(catalog.promotions),
+        "product_words": len(terms),
+    }
+    return catalog
+
+
 def _mine(
     bundle: Bundle, source: Sequence[Conversation], resolved: Resolved, config: TrainConfig
 ) -> None:
@@ -846,6 +870,7 @@ def _mine(
             pipeline=pipeline,
             index=ScriptIndex(kind=config.index_kind, seed=config.seed),  # type: ignore[arg-type]
             is_win=_win_rule(config.win_min_amount),
+            catalog=bundle.catalog,
         )
     except InputError as exc:  # nothing to mine: the bundle still classifies and scores
         logger.warning("no scripts: %s", exc)

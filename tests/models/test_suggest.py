@@ -132,7 +132,19 @@ def test_suggest_returns_k_diverse_explained_suggestions(engine: SuggestionEngin
     assert len({s["id"] for s in suggestions}) == 3 and len({s["text"] for s in suggestions}) == 3
     assert len({s["action"] for s in suggestions}) >= 2, "diversity across actions"
     for s in suggestions:
-        assert set(s) == {"id", "text", "action", "score", "lift", "n", "source", "reason"}
+        assert set(s) == {
+            "id",
+            "text",
+            "template",
+            "needs_edit",
+            "slots",
+            "action",
+            "score",
+            "lift",
+            "n",
+            "source",
+            "reason",
+        }
         assert set(s["source"]) == {"conversation_id", "message_index"}
         assert "成交率" in s["reason"] or "话术" in s["reason"]
     assert result["bundle"] == engine.bundle.name
@@ -330,3 +342,71 @@ def test_engine_label_memo_gives_what_the_model_gives(bundle: Bundle) -> None:
     assert walked._memo  # earlier messages are remembered ...
     assert walked.suggest(conversation) == fresh.suggest(conversation)  # ... and change nothing
     assert walked._annotate(conversation) == bundle.annotate(conversation)
+
+
+@pytest.fixture
+def fresh(bundle: Bundle, tmp_path: Path) -> Bundle:
+    bundle.save(tmp_path / "b")
+    return load_bundle(tmp_path / "b")
+
+
+def _add(loaded: Bundle, text: str, contexts: list[str], action: str = "logistics_info") -> int:
+    pipeline = engine_for(loaded).pipeline
+    assert loaded.scripts is not None
+    script = loaded.scripts.add_script(
+        text,
+        action,
+        "logistics",
+        contexts,
+        loaded.embedder,
+        lambda t: pipeline.process(t).tokens,
+        source={"conversation_id": "test", "message_index": 0},
+    )
+    return script.id
+
+
+def test_suggest_never_serves_a_state_the_chat_contradicts(fresh: Bundle) -> None:
+    ask = "快递三天了一直没有物流信息，怎么回事"
+    sid = _add(fresh, "亲，包裹已经在派送中了，请耐心等待", [ask, ask])
+    engine = engine_for(fresh)
+    assert sid in [
+        r.script.id for r in engine.rank(make_conversation("x", [("customer", ask)]))[:10]
+    ]
+    served = engine.suggest(make_conversation("x", [("customer", ask)]), k=3)["suggestions"]
+    assert served and sid not in [s["id"] for s in served]
+    # The same reply is fine where the customer said it is on its way.
+    said = "物流显示派送中了，大概几点到"
+    sid2 = _add(fresh, "亲，包裹已经在派送中了，请耐心等待", [said, said])
+    texts = [
+        s["text"]
+        for s in engine_for(fresh).suggest(make_conversation("y", [("customer", said)]))[
+            "suggestions"
+        ]
+    ]
+    assert sid2 and "亲，包裹已经在派送中了，请耐心等待" in texts
+
+
+def test_suggest_never_names_a_product_the_chat_does_not(fresh: Bundle) -> None:
+    from copilot.catalog import Catalog, Product
+
+    ask = "笔记本电脑开不了机怎么办"
+    sid = _add(fresh, "这款儿童安全座椅很稳，放心", [ask, ask], action="answer_product_question")
+    engine = engine_for(fresh)
+    engine.set_catalog(Catalog([Product("儿童安全座椅", "安全座椅", 899.0)]))
+    served = engine.suggest(make_conversation("x", [("customer", ask)]), k=3)["suggestions"]
+    assert sid not in [s["id"] for s in served]
+
+
+def test_a_slot_left_unfilled_is_marked_and_ranked_below_complete_ones(fresh: Bundle) -> None:
+    ask = "我的订单到哪了，帮我查查"
+    sid = _add(fresh, "您的订单[订单号]我这边已经帮您登记加急了", [ask, ask])
+    engine = engine_for(fresh)
+    served = engine.suggest(make_conversation("x", [("customer", ask)]), k=3)["suggestions"]
+    flags = [s["needs_edit"] for s in served]
+    assert flags == sorted(flags)  # complete ones first
+    for s in served:
+        assert s["needs_edit"] == bool(s["slots"])
+        assert s["needs_edit"] or "[" not in s["text"].replace("[微笑]", "")
+    if sid in [s["id"] for s in served]:
+        marked = next(s for s in served if s["id"] == sid)
+        assert marked["needs_edit"] and marked["slots"] == ["订单号"]
