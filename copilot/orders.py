@@ -43,31 +43,23 @@ Example::
 from __future__ import annotations
 
 import bisect
-import csv
 import hashlib
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from copilot.errors import InputError, RecordError
-from copilot.io.readers import (  # one file handling for every reader: gzip, BOM, stdin, UTF-8
-    _CSV_FIELD_LIMIT,
-    Quarantined,
-    _decode,
-    _decoded_lines,
-    _numbered,
-    _parse_object,
-    _Source,
-)
-from copilot.schema import CHINA_TZ, Conversation, Outcome, format_validation_error
+from copilot.errors import InputError
+from copilot.io.readers import Quarantined
+from copilot.io.tables import TableSpec, read_table  # one reader for every table file
+from copilot.schema import CHINA_TZ, Conversation, Outcome
 
 __all__ = [
     "DEFAULT_ATTRIBUTION_HOURS",
@@ -89,7 +81,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_ATTRIBUTION_HOURS = 72.0
 ORDER_COLUMNS = ("order_id", "customer_id", "paid_at", "amount", "product", "store_id")
 """Columns of an orders file; rename others with ``columns={"SOURCE": "paid_at"}``."""
-_REQUIRED_COLUMNS = ("customer_id", "paid_at", "amount")
+_ORDERS_FILE = TableSpec(
+    noun="order",
+    file="orders file",
+    columns=ORDER_COLUMNS,
+    required=("customer_id", "paid_at", "amount"),
+    key="order_id",
+    option="--order-column",
+)
 
 UnattributedReason = Literal[
     "unknown_customer", "other_store", "paid_before_chat", "outside_window"
@@ -413,144 +412,7 @@ def read_orders(
     Example:
         >>> orders, bad = read_orders("orders.csv.gz", columns={"客户ID": "customer_id"})
     """
-    mapping = _check_mapping(columns or {})
-    source = _Source(path)
-    rows = _csv_rows(source, mapping) if _is_csv(source) else _jsonl_rows(source, mapping)
-    orders: list[Order] = []
-    quarantined: list[Quarantined] = []
-    for line, values, raw, error in rows:
-        if error is None:
-            try:
-                orders.append(Order.model_validate(values))
-                continue
-            except ValidationError as exc:
-                error = format_validation_error(exc)
-        oid = values.get("order_id") if values else None
-        where = f"line {line}" + (f" (order {str(oid)!r})" if oid not in (None, "") else "")
-        quarantined.append(Quarantined(line=line, error=f"{where}: {error}", raw=raw))
-    if quarantined:
-        logger.warning(
-            "%s: %d orders read, %d rows quarantined", source.name, len(orders), len(quarantined)
-        )
-    return orders, quarantined
-
-
-_Row = tuple[int, dict[str, Any] | None, str | dict[str, Any], str | None]
-"""(line, canonical values or None, raw record, error or None)."""
-
-
-def _check_mapping(columns: Mapping[str, str]) -> dict[str, str]:
-    for source_name, target in columns.items():
-        if target not in ORDER_COLUMNS:
-            raise InputError(
-                f"order column mapping {source_name!r} -> {target!r}: {target!r} is not an "
-                f"order column; valid columns: {', '.join(ORDER_COLUMNS)}"
-            )
-    return dict(columns)
-
-
-def _order_key(name: str, columns: Mapping[str, str]) -> str | None:
-    for key in (name, name.strip()):
-        if key in columns:
-            return columns[key]
-    lowered = name.strip().lower()
-    return lowered if lowered in ORDER_COLUMNS else None
-
-
-def _is_csv(source: _Source) -> bool:
-    if source.suffix == ".csv":
-        return True
-    if source.suffix in (".jsonl", ".json", ".ndjson"):
-        return False
-    first = next((line for line in source.peek(20) if line.strip()), b"")
-    return not first.lstrip().startswith(b"{")
-
-
-def _values(pairs: Iterable[tuple[str, Any]], columns: Mapping[str, str]) -> dict[str, Any]:
-    """Canonical order fields from (column, value) pairs; blank values are left out."""
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        target = _order_key(str(name), columns)
-        if target is None or target in out:
-            continue
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        out[target] = value.strip() if isinstance(value, str) else value
-    return out
-
-
-def _csv_header(header: list[str], columns: Mapping[str, str], name: str) -> None:
-    seen: dict[str, str] = {}
-    for column in header:
-        target = _order_key(column, columns)
-        if target is None:
-            continue
-        if target in seen:
-            raise InputError(
-                f"{name!r}: columns {seen[target]!r} and {column!r} both map to {target!r}; "
-                "keep one (or remap the other with --order-column)"
-            )
-        seen[target] = column
-    missing = [c for c in _REQUIRED_COLUMNS if c not in seen]
-    if missing:
-        found = ", ".join(repr(c) for c in header) or "none"
-        raise InputError(
-            f"orders file {name!r} lacks the column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing)}; found columns: {found}. Map your column "
-            f"names with --order-column 'SOURCE={missing[0]}' (API: columns={{'SOURCE': "
-            f"{missing[0]!r}}})"
-        )
-
-
-def _csv_rows(source: _Source, columns: Mapping[str, str]) -> Iterator[_Row]:
-    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
-    bad: dict[int, str] = {}
-    reader = csv.reader(_decoded_lines(source.lines(), bad))
-    header: list[str] | None = None
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            if header is None:
-                raise InputError(f"{source.name!r}: cannot read the CSV header: {exc}") from exc
-            yield start, None, "", f"unreadable CSV row: {exc}"
-            continue
-        errors = [bad.pop(n) for n in range(start, reader.line_num + 1) if n in bad]
-        if not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            if errors:
-                raise InputError(f"{source.name!r}: the CSV header is not UTF-8 ({errors[0]})")
-            header = row
-            _csv_header(header, columns, source.name)
-            continue
-        raw = dict(zip(header, row, strict=False))
-        values = _values(zip(header, row, strict=False), columns)
-        if errors:
-            yield start, values, raw, errors[0]
-        elif len(row) != len(header):
-            yield (
-                start,
-                values,
-                raw,
-                f"the row has {len(row)} fields but the header has {len(header)}; check the "
-                "quoting of commas and quotes",
-            )
-        else:
-            yield start, values, raw, None
-
-
-def _jsonl_rows(source: _Source, columns: Mapping[str, str]) -> Iterator[_Row]:
-    for line, data in _numbered(source.lines()):
-        try:
-            obj = _parse_object(_decode(data), "one order")
-        except RecordError as exc:
-            yield line, None, exc.raw if isinstance(exc.raw, str) else "", exc.reason
-            continue
-        yield line, _values(obj.items(), columns), obj, None
+    return read_table(path, _ORDERS_FILE, Order.model_validate, columns)
 
 
 # --------------------------------------------------------------------------- for train and stats

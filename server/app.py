@@ -1,8 +1,8 @@
 """The app factory: ``create_app(settings)`` builds the FastAPI app of the HTTP API.
 
 At start-up (the lifespan) the app migrates the database, loads the bundle once into a
-:class:`~server.runtime.RuntimeHolder` and applies the stored pins, bans and feedback counts; it
-disposes of the database engine at shutdown. Everything an app holds lives on ``app.state``
+:class:`~server.runtime.RuntimeHolder` and applies the stored pins, bans, feedback counts and
+catalogue; it disposes of the database engine at shutdown. Everything an app holds lives on ``app.state``
 (settings, metrics, holder, session factory), so several apps can live in one process.
 
 Example:
@@ -35,6 +35,7 @@ from server.metrics import Metrics
 from server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from server.routes import (
     admin,
+    catalog,
     classify,
     conversations,
     feedback,
@@ -121,8 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime = build_runtime(bundle_dir, settings.rubric)
             holder = RuntimeHolder(runtime, settings.rubric, generation)
             served = ServedLog(factory, settings.served_write_seconds).start()
-            # Applies the stored pins, bans and feedback counts now, then keeps up with the
-            # other processes of this server.
+            # Applies the stored pins, bans, feedback counts and catalogue now, then keeps up
+            # with the other processes of this server.
             state_sync = StateSync(holder, factory, metrics, settings.sync_seconds).start()
             app.state.holder = holder
             app.state.session_factory = factory
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         guides,
         feedback,
         orders,
+        catalog,
         scripts,
         admin,
         me,

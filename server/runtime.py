@@ -7,12 +7,14 @@ reference once (``RuntimeDep``) and uses it to the end, so a reload never change
 under a request in flight::
 
     reload:  build the new runtime completely (load, score-check, engine)   <- requests go on
-             apply pins, bans and feedback counts to it                      <- under the lock
+             apply pins, bans, feedback counts and the catalogue to it        <- under the lock
              replace the reference                                           <- one assignment
              the old runtime is freed when its last request finishes
 
 What outlives a bundle is kept by the holder and applied to every new runtime: the supervisors'
-pins and bans (stored in the database, by script id) and guides' feedback counts per script.
+pins and bans (stored in the database, by script id), guides' feedback counts per script, and
+the brand's catalogue posted to ``/v1/catalog`` (which replaces the bundle's products and
+promotions; a part left empty, or no catalogue stored, keeps the bundle's own).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from copilot.catalog import Catalog
 from copilot.errors import BundleError
+from copilot.io.catalog import combine
 from copilot.schema import Conversation, Message
 from copilot.scoring import Scorer, load_rubric
 from models.bundle import Bundle, load_bundle
@@ -156,7 +160,8 @@ class RuntimeHolder:
         self.generation = generation
         self._states: dict[int, str] = {}
         self._counts: dict[int, tuple[int, int]] = {}
-        self._lock = threading.Lock()  # guards _current, _states and _counts together
+        self._catalog: Catalog | None = None
+        self._lock = threading.Lock()  # guards _current, _states, _counts and _catalog together
         self._reload_lock = threading.Lock()  # one reload at a time
 
     @property
@@ -190,6 +195,7 @@ class RuntimeHolder:
             new = build_runtime(path, self._rubric)  # slow part, outside the swap lock
             with self._lock:
                 self._apply(new)
+                self._apply_catalog(new)
                 old, self._current = self._current, new
                 if generation is not None:
                     self.generation = generation
@@ -214,6 +220,35 @@ class RuntimeHolder:
             judged, yes = self._counts.get(script_id, (0, 0))
             self._counts = {**self._counts, script_id: (judged + 1, yes + int(accepted))}
             self._current.engine.set_acceptance(self._counts)
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The stored catalogue last applied (``None``: none stored, the bundle's is used)."""
+        return self._catalog
+
+    def set_catalog(self, catalog: Catalog | None) -> None:
+        """Use the stored catalogue (``None`` or empty: the bundle's own) in every runtime.
+
+        Its products replace the bundle's, and so do its promotions; a part it leaves empty
+        keeps the bundle's (a brand that posts only promotions keeps the products it trained
+        with). Kept for the runtimes of later reloads too.
+        """
+        with self._lock:
+            self._catalog = catalog if catalog else None
+            self._apply_catalog(self._current)
+
+    def _apply_catalog(self, runtime: Runtime) -> None:
+        stored = self._catalog
+        if stored is None:
+            runtime.engine.set_catalog(None)
+            return
+        runtime.engine.set_catalog(
+            combine(
+                runtime.bundle.catalog,
+                list(stored.products.values()) or None,
+                stored.promotions or None,
+            )
+        )
 
     def _apply(self, runtime: Runtime) -> None:
         library = runtime.engine.library

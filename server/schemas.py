@@ -7,7 +7,7 @@ fields; response models list what the API promises, so ``/docs`` shows both.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from copilot.catalog import PromotionKind
 from copilot.orders import Order, UnattributedReason
 from copilot.schema import MAX_MESSAGE_CHARS, Conversation
 from copilot.scoring.scorecard import Scorecard
@@ -29,6 +30,9 @@ __all__ = [
     "BATCH_TAG",
     "SINGLE_TAG",
     "AcceptancePublic",
+    "CatalogCreate",
+    "CatalogPublic",
+    "CatalogStored",
     "ClassifyCreate",
     "ClassifyPublic",
     "CoachingPublic",
@@ -45,6 +49,7 @@ __all__ = [
     "GuidePage",
     "GuidePublic",
     "HealthPublic",
+    "MAX_CATALOG_ITEMS",
     "MAX_ORDERS",
     "MePublic",
     "OrderBatch",
@@ -54,6 +59,8 @@ __all__ = [
     "OrdersCreate",
     "OrdersStored",
     "Outcome",
+    "ProductPublic",
+    "PromotionPublic",
     "RankCreate",
     "RankPublic",
     "RankedReplyPublic",
@@ -85,6 +92,8 @@ UNION_TAGS = frozenset({SINGLE_TAG, BATCH_TAG, _SINGLE_ORDER, _ORDER_BATCH})
 messages leave them out."""
 MAX_ORDERS = 500
 """Most orders in one ``POST /v1/orders``."""
+MAX_CATALOG_ITEMS = 20_000
+"""Most products (and most promotions) in one ``POST /v1/catalog``."""
 
 
 class _Request(BaseModel):
@@ -380,6 +389,86 @@ class OrderPage(BaseModel):
     limit: int
     offset: int
     items: list[OrderPublic]
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class CatalogCreate(_Request):
+    """``POST /v1/catalog``: products and promotions to store, by name and by title.
+
+    Each item is checked on its own (the fields of ``GET /v1/catalog``; price a non-negative
+    number, ``¥``/``元`` allowed; attributes an object or ``key:value;key:value``; kind one of
+    coupon, discount, gift, free_shipping, other; starts/ends ISO days; products a list of
+    names): an invalid item is rejected with its reason and the others are stored.
+    """
+
+    products: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_CATALOG_ITEMS,
+        description="Products: {name, category?, price?, attributes?}.",
+    )
+    promotions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_CATALOG_ITEMS,
+        description="Promotions: {title, kind?, detail?, starts?, ends?, products?}.",
+    )
+    replace: bool = Field(
+        default=False,
+        description="Replace the whole stored catalogue with the valid items of this request "
+        "(false: add them, replacing those of the same name or title).",
+    )
+
+
+class ProductPublic(BaseModel):
+    """A product of the catalogue; ``price`` is ``null`` when not given."""
+
+    name: str
+    category: str
+    price: float | None
+    attributes: dict[str, str]
+
+
+class PromotionPublic(BaseModel):
+    """A promotion; ``starts``/``ends`` are inclusive days (``null``: open), ``products`` the
+    names it applies to (empty: every product)."""
+
+    title: str
+    kind: PromotionKind
+    detail: str
+    starts: date | None
+    ends: date | None
+    products: list[str]
+
+
+class CatalogPublic(BaseModel):
+    """The stored catalogue, products by name and promotions by title."""
+
+    products: list[ProductPublic]
+    promotions: list[PromotionPublic]
+
+
+class _RejectedItem(BaseModel):
+    index: int
+    error: str
+
+
+class _CatalogPart(BaseModel):
+    received: int
+    created: int
+    updated: int
+    rejected: int
+    errors: list[_RejectedItem]
+
+
+class CatalogStored(BaseModel):
+    """``POST /v1/catalog`` result: per part, what was created, updated and rejected (with
+    each rejected item's position and reason), and the catalogue's size now."""
+
+    replaced: bool
+    products: _CatalogPart
+    promotions: _CatalogPart
+    stored: dict[str, int]
 
 
 # --------------------------------------------------------------------------- guides

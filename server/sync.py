@@ -1,9 +1,10 @@
 """Keeps one server process up to date with what the others stored.
 
 ``copilot serve --workers N`` runs N processes, each with its own models in memory. A request
-that pins a script, gives feedback or reloads the bundle changes the database and the process
-that served it; every other process picks the change up from the database within
-``COPILOT_SYNC_SECONDS`` (:func:`server.service.sync`)::
+that pins a script, gives feedback, posts the catalogue or reloads the bundle changes the
+database and the process that served it; every other process picks the change up from the
+database within ``COPILOT_SYNC_SECONDS`` (:func:`server.service.sync`,
+:func:`server.catalog_service.sync_catalog`)::
 
     worker 1:  POST /v1/scripts/7/pin  -> stored, applied in worker 1 at once
     worker 2:  StateSync, every 2 s    -> reads script_states, sees 7 pinned, applies it
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server import service
+from server import catalog_service, service
 from server.metrics import Metrics
 from server.runtime import RuntimeHolder
 
@@ -30,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 class StateSync:
-    """A background thread that calls :func:`server.service.sync` every ``interval`` seconds.
+    """A background thread that calls :func:`server.service.sync` and
+    :func:`server.catalog_service.sync_catalog` every ``interval`` seconds.
 
     Args:
         holder: this process's runtime holder.
@@ -66,6 +68,7 @@ class StateSync:
         """Catch up now (errors propagate)."""
         with self._factory() as session:
             service.sync(self.holder, session, self._metrics, self._seen)
+            catalog_service.sync_catalog(self.holder, session, self._seen)
 
     def close(self) -> None:
         """Stop the thread."""

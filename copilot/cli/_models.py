@@ -11,6 +11,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from copilot.cli._catalog import (
+    CatalogColumnsOpt,
+    CatalogOpt,
+    PromotionsOpt,
+    describe,
+    read_catalog_files,
+)
 from copilot.cli._common import (
     AttributionHoursOpt,
     ColumnsOpt,
@@ -200,6 +207,9 @@ def train(
     orders: OrdersOpt = None,
     attribution_hours: AttributionHoursOpt = 72.0,
     order_column: OrderColumnsOpt = None,
+    catalog: CatalogOpt = None,
+    promotions: PromotionsOpt = None,
+    catalog_column: CatalogColumnsOpt = None,
     fmt: FormatOpt = "auto",
     columns: ColumnsOpt = None,
     role_map: RoleOpt = None,
@@ -210,9 +220,10 @@ def train(
 
     The logs need no labels and no outcomes: unlabelled logs are learned on top of the built-in
     labelled synthetic corpus (see --base); --orders turns payments into outcomes; a brand's own
-    labels (in the logs, --intent-csv, --act-csv) outweigh the base's.
+    labels (in the logs, --intent-csv, --act-csv) outweigh the base's. --catalog and
+    --promotions store the brand's products and promotions in the bundle (catalog.json).
 
-    Example: copilot train export.csv --orders orders.csv -o bundles/brand
+    Example: copilot train export.csv --orders orders.csv --catalog products.csv -o bundles/brand
     """
     from copilot.taxonomy import default_taxonomy, load_taxonomy
     from models.train import TrainConfig, default_base, file_digest, needs_base, train_bundle
@@ -227,6 +238,7 @@ def train(
         tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
         intent_rows = [r for path in intent_csv or [] for r in read_label_csv(path, "intent CSV")]
         act_rows = [r for path in act_csv or [] for r in read_label_csv(path, "act CSV")]
+        catalog_files = read_catalog_files(catalog, promotions, catalog_column)
         options = reader_options(columns, role_map, staff, 12.0, 20_000)
         with console.status("reading conversations"):
             conversations, _ = _load_conversations(data, fmt, options)
@@ -285,16 +297,27 @@ def train(
                 extra_intents=extra,
                 extra_actions=extra_acts,
                 data_hash=file_digest(
-                    [*data, *(intent_csv or []), *(act_csv or []), *([orders] if orders else [])]
+                    [
+                        *data,
+                        *(intent_csv or []),
+                        *(act_csv or []),
+                        *([orders] if orders else []),
+                        *catalog_files.paths(),
+                    ]
                 ),
                 name=output.name,
                 progress=step,
+                # Mining turns the catalogue's products into slots; the bundle keeps it
+                # (catalog.json) with the product words learned from the logs.
+                catalog=catalog_files.apply(None) if catalog_files.given else None,
             )
             training = bundle.manifest["training"]
             training["base"] = base if base_conversations else "none"
             training["labels_attached"] = {"intents": n_intent, "actions": n_act}
             if order_summary is not None:
                 training["orders"] = order_summary
+            if catalog_files.given:
+                training["catalog_files"] = catalog_files.summary
             status.update("saving")
             bundle.save(output)
         _print_training(bundle, output, time.perf_counter() - started)
@@ -378,6 +401,8 @@ def _data_table(t: dict[str, Any]) -> Table:
                 ", ".join(f"{k} {v}" for k, v in o["unattributed_by_reason"].items() if v) or "none"
             ),
         )
+    if t.get("catalog_files"):
+        table.add_row("catalogue", describe(t["catalog_files"]))
     outcomes = t.get("outcomes") or {}
     table.add_row(
         "outcomes",
@@ -605,8 +630,13 @@ def suggest(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the POST /v1/suggest response object.")
     ] = False,
+    catalog: CatalogOpt = None,
+    promotions: PromotionsOpt = None,
+    catalog_column: CatalogColumnsOpt = None,
 ) -> None:
     """Suggestions for the guide's next reply, mined from conversations that converted.
+
+    --catalog and --promotions replace the bundle's products and promotions for this run.
 
     Example: copilot suggest --bundle models/default conversation.json --k 3
     """
@@ -615,7 +645,10 @@ def suggest(
 
     with handle_errors():
         conversation = read_conversation(conversation_file)
+        catalog_files = read_catalog_files(catalog, promotions, catalog_column)
         engine = engine_for(load_bundle(bundle_dir))
+        if catalog_files.given:
+            engine.set_catalog(catalog_files.apply(engine.bundle.catalog))
         result = engine.suggest(conversation, k=k)
         if as_json:
             print(json.dumps(result, ensure_ascii=False))

@@ -14,6 +14,8 @@
                         bundle the last reload made current (name ``bundle``)
     orders              payments posted to ``/v1/orders`` (one row per order_id) and the
                         conversation each is attributed to (``copilot.orders``), or why none
+    catalog_products    the brand's products posted to ``/v1/catalog`` (one row per name)
+    catalog_promotions  the brand's promotions posted to ``/v1/catalog`` (one row per title)
 
 Every timestamp is timezone-aware: stored in UTC, read back as UTC datetimes on both SQLite
 (which keeps no zone itself) and PostgreSQL. The Alembic migrations in ``migrations/`` create
@@ -22,12 +24,13 @@ exactly these tables; a test checks that they agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -46,6 +49,8 @@ from copilot.schema import CHINA_TZ
 __all__ = [
     "ApiKey",
     "Base",
+    "CatalogProduct",
+    "CatalogPromotion",
     "ConversationRow",
     "Feedback",
     "FlagRow",
@@ -259,6 +264,40 @@ class OrderRow(Base):
         ForeignKey("conversations.conversation_id", ondelete="SET NULL"), index=True
     )
     reason: Mapped[str | None] = mapped_column(String(32))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogProduct(Base):
+    """A product of the brand's catalogue (:class:`copilot.catalog.Product`), by name.
+
+    One catalogue per server, as the bundle is: every process's suggestion engine uses it.
+    """
+
+    __tablename__ = "catalog_products"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    category: Mapped[str] = mapped_column(String, default="")
+    price: Mapped[float | None] = mapped_column(Float)
+    attributes: Mapped[dict[str, Any]]
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogPromotion(Base):
+    """A promotion of the brand (:class:`copilot.catalog.Promotion`), by title; ``starts`` and
+    ``ends`` are days (inclusive), ``products`` the names it applies to (empty: all)."""
+
+    __tablename__ = "catalog_promotions"
+
+    title: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    starts: Mapped[date | None] = mapped_column(Date)
+    ends: Mapped[date | None] = mapped_column(Date)
+    products: Mapped[list[Any]]
     key_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
