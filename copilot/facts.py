@@ -20,6 +20,8 @@ not negate it; the catalogue and promotions are the brand's files):
   kind refused it (「赠品没有了」, 「不包邮哦」).
 - **stock**: a guide statement or the catalogue (attribute 库存) with the same polarity
   (「有货」 / 「没货」); contradicted by the opposite one.
+- **done** (the order's or the guide's own state: 「已为您提交」, 「退款中」, 「已到账」): the chat
+  names that step (「申请」, 「退款」); a suggestion never reports work nobody has done.
 - **place** (a warehouse 「华东仓」, a city): named in the chat.
 - **product**: a product word (catalogue name or category, a product word learned from the
   logs) is named in the chat, or is a catalogue item of a category the chat names.
@@ -45,7 +47,7 @@ __all__ = ["CITIES", "Evidence", "Problem", "claims"]
 _NEG = r"(?:没有|没|未|不|无|别)"
 
 _LOGISTICS: list[tuple[int, re.Pattern[str]]] = [
-    (1, re.compile(r"已经?发货|发货了|已经?发出|发出了|已经?出库|已揽收|揽收了|运输中|在路上")),
+    (1, re.compile(r"已经?发货|发货了|已经?发出|发出了|已经?出库|已揽收|揽收了|运输中|的?路上")),
     (2, re.compile(r"派送中|在派送|正在派送|配送中|派件中|开始派送|在配送")),
     (3, re.compile(r"到了?驿站|放了?驿站|放在驿站|到了?站点|已到达|到了?快递柜|放了?快递柜")),
     (4, re.compile(r"已经?签收|签收了|显示签收")),
@@ -55,6 +57,12 @@ _NO_TRACKING = re.compile(
     r"|物流(?:信息)?(?:一直|都|也|还)?(?:没有?|不)(?:更新|动|显示|信息)"
     r"|没有?(?:快递|物流)?单号|没有?(?:快递|物流)信息"
 )
+_DONE = re.compile(
+    r"已经?(?:为您|帮您|给您|替您)?(?:申请|提交|操作|备注|催促|催|升级|登记|反馈|退款|退回|取消|修改"
+    r"|补发|安排|处理|解锁|到账|审核|驳回|通过|开具|开好|寄出)"
+    r"|(?:退款|审核|处理|申请|售后)中|显示(?:是有|有|是)?(?:申请|退款|取消)过"
+)
+"""A state of the order or of the guide's own work (「已为您提交」, 「退款中」): the chat must say it."""
 _WHEN_SHIPS = re.compile(
     r"(?:什么时候|啥时候|何时|多久|几天|怎么还|还不|还没)[^，。？！?]{0,4}(?:发货|发|寄)"
 )
@@ -131,6 +139,7 @@ def claims(text: str, catalog: Catalog | None = None) -> list[Claim]:
                 out.append(Claim("logistics", m.group(), True))
                 out.append(Claim("logistics_rank", str(rank)))
     out += [Claim("not_shipped", m.group(), False) for m in _NO_TRACKING.finditer(text)]
+    out += [Claim("done", m.group()) for m in _DONE.finditer(text)]
     out += [Claim("delivery_time", m.group()) for m in _DELIVERY.finditer(text)]
     out += [Claim("price", m.group(1) or m.group(2)) for m in _PRICE.finditer(text)]
     out += _promotion_claims(text)
@@ -232,6 +241,9 @@ class Evidence:
         if c.kind == "not_shipped":
             # 「还没发货」 is a state too: the chat must say so or ask when it ships.
             return None if self.no_tracking or _WHEN_SHIPS.search(self.text) else "unsupported"
+        if c.kind == "done":
+            stem = re.sub(r"^已经?(?:为您|帮您|给您|替您)?|中$|^显示(?:有|是)?|过$", "", c.term)
+            return None if stem and stem in self.text else "unsupported"
         if c.kind == "delivery_time":
             word = re.match(_TIME_WORD, c.term)
             said = word is not None and word.group() in self.guide_text
