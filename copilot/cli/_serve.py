@@ -185,6 +185,7 @@ def demo(
     import sys
 
     from copilot.io import iter_conversations
+    from copilot.synth import catalog as synthetic_catalog
     from models.train import file_digest
     from server.auth import Principal
     from server.db import (
@@ -217,6 +218,12 @@ def demo(
                 "-o",
                 str(corpus),
             )
+        products, promotions = data_dir / "demo-catalog.jsonl", data_dir / "demo-promotions.jsonl"
+        shop = synthetic_catalog().to_records()
+        for path, rows in ((products, shop["products"]), (promotions, shop["promotions"])):
+            path.write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8"
+            )
         digest = file_digest([corpus])
         manifest = bundle_dir / "manifest.json"
         trained = manifest.is_file() and json.loads(manifest.read_text()).get("data_hash") == digest
@@ -229,6 +236,10 @@ def demo(
                 str(bundle_dir),
                 "--seed",
                 str(seed),
+                "--catalog",
+                str(products),
+                "--promotions",
+                str(promotions),
             )
         conversations = list(iter_conversations(corpus))
         engine = make_engine(database_url)

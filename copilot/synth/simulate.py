@@ -476,7 +476,7 @@ class Simulator:
             phrase = phrases[rng.choice(repertoire)]
         else:
             phrase = rng.choice(phrases)
-        text = phrase.render(rng, lambda slot: self._fill(st, slot))
+        text = phrase.render(rng, lambda slot: self._fill(st, slot, "guide"))
         warmth = st.skill["warmth"]
         if not terse:
             if (
@@ -516,7 +516,9 @@ class Simulator:
         if not kinds:
             return text
         kind = rng.choices(kinds, [_SLIP_WEIGHTS[k] for k in kinds])[0]
-        slip = rng.choice(self.bank.slips[kind]).render(rng, lambda slot: self._fill(st, slot))
+        slip = rng.choice(self.bank.slips[kind]).render(
+            rng, lambda slot: self._fill(st, slot, "guide")
+        )
         if kind == "rude":
             st.sat += self.rules["effects"]["rude"]
         st.slips.append({"message_index": len(st.messages), "kind": kind, "text": slip})
@@ -615,7 +617,7 @@ class Simulator:
 
     # ---------------------------------------------------------------- shared
 
-    def _fill(self, st: _State, slot: str) -> str:
+    def _fill(self, st: _State, slot: str, speaker: str = "customer") -> str:
         rng, product, domain, values = st.rng, st.product, st.domain, self.rules["values"]
         fresh = slot.endswith("#2")
         slot = slot.removesuffix("#2")
@@ -624,8 +626,10 @@ class Simulator:
             return sticky
         value: str
         if slot == "product":
-            refs = values["product_refs"] + (
-                values["apparel_refs"] if domain.name == "apparel" else []
+            refs = (
+                values["product_refs"]
+                + values[f"{speaker}_product_refs"]
+                + (values["apparel_refs"] if domain.name == "apparel" else [])
             )
             return rng.choice(refs) + product.name
         if slot == "category":

@@ -155,3 +155,11 @@ def test_split_of_holds_out_about_a_fifth() -> None:
     sources = [p.source for s in bank.intents.values() for p in s["cores"]]
     share = sum(split_of(s) == "heldout" for s in sources) / len(sources)
     assert 0.12 < share < 0.28
+
+
+def test_generated_guides_call_the_shops_items_ours(corpus: list[Conversation]) -> None:
+    guide = [m.text for c in corpus for m in c.messages if m.role == "guide"]
+    customer = [m.text for c in corpus for m in c.messages if m.role == "customer"]
+    assert not [t for t in guide if re.search("你们家|你家这款|你们这个", t)]
+    assert any("我们家" in t or "咱家这款" in t for t in guide)
+    assert any("你们家" in t for t in customer)  # customers still speak of 你们家
