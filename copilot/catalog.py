@@ -200,15 +200,16 @@ POINTER = r"(?:这款|这个|这台|这件|这双|这瓶|这套|这支|这条|�
 """Words that point at a product: the word after them is what the customer asks about."""
 
 _WORDS_FILE = DEFAULT_USER_DICT.with_name("product_words.txt")
-# Nouns that follow a pointer without being products: the service's own vocabulary.
-_NOT_PRODUCTS = frozenset(
-    ["问题", "事情", "事", "订单", "快递", "物流", "地址", "时间", "价格", "活动", "优惠", "东西", "商品", "宝贝", "产品", "款式", "款", "颜色", "尺码", "码数", "型号", "规格", "链接", "图片", "照片", "发票", "售后", "退款", "退货", "换货", "包裹", "单号", "情况", "样子", "服务", "客服", "店铺", "店", "态度", "质量", "效果", "功能", "价钱", "钱", "赠品", "会员", "积分", "账号", "手机号", "电话", "号码", "信息", "页面", "系统", "申请", "流程", "政策", "运费", "差价", "价保", "保价", "金额", "数量", "型", "号", "码", "色", "版本", "套餐", "配件", "包装", "盒子", "说明", "说明书", "评价", "评论", "客户", "顾客", "朋友", "老公", "老婆", "孩子", "宝宝", "人", "地方", "站点", "师傅", "快递员", "工作日", "小时", "天", "月", "年", "意思", "话", "位置", "日期", "方式", "办法", "原因", "结果", "记录", "截图", "单子", "订单号", "邮箱", "发货", "时候", "按钮", "平台", "网站", "官网", "门店", "仓库"]
-)
+_SERVICE_FILE = DEFAULT_USER_DICT.with_name("service_words.txt")
+
+
+def _words(path: Path) -> set[str]:
+    lines = path.read_text("utf-8").splitlines()
+    return {w for line in lines if not line.startswith("#") for w in line.split()}
 
 
 def _product_words() -> set[str]:
-    lines = _WORDS_FILE.read_text("utf-8").splitlines()
-    return {w for line in lines if not line.startswith("#") for w in line.split()}
+    return _words(_WORDS_FILE)
 
 
 def learn_terms(
@@ -230,7 +231,7 @@ def learn_terms(
     """
     import jieba.posseg
 
-    listed = _product_words()
+    listed, service = _product_words(), _words(_SERVICE_FILE)
     tags = jieba.posseg.dt.word_tag_tab  # jieba's part-of-speech table (its own dictionary)
     seen: Counter[str] = Counter()
     pointed: Counter[str] = Counter()
@@ -252,6 +253,6 @@ def learn_terms(
         w
         for w, n in seen.items()
         if n >= min_conversations
-        and w not in _NOT_PRODUCTS
+        and w not in service
         and (w in listed or (pointed[w] >= 2 and tags.get(w) in ("n", "nz")))
     )

@@ -304,30 +304,18 @@ class Bundle:
         return [Prediction(classes[int(r.argmax())], float(r.max())) for r in proba]
 
     def annotate(self, conversation: Conversation) -> list[Prediction | None]:
-        """Predicted intent (customer) or act (guide) of every message; ``None`` for system ones."""
-        messages = conversation.messages
-        contexts = message_contexts(conversation)
-        cust = [i for i, m in enumerate(messages) if m.role == "customer"]
-        guide = [i for i, m in enumerate(messages) if m.role == "guide"]
-        out: list[Prediction | None] = [None] * len(messages)
-        block = self.shared_block([*(m.text for m in messages), *contexts])
-        for idx, preds in (
-            (
-                cust,
-                self.predict_intents(
-                    [messages[i].text for i in cust], [contexts[i] for i in cust], block
-                ),
-            ),
-            (
-                guide,
-                self.predict_acts(
-                    [messages[i].text for i in guide], [contexts[i] for i in guide], block
-                ),
-            ),
-        ):
-            for i, p in zip(idx, preds, strict=True):
-                out[i] = p
-        return out
+        """Predicted intent (customer) or act (guide) of every message; ``None`` for system ones.
+
+        The scoring pipeline's labeller (:class:`copilot.analyzers.labels.LabelAnalyzer`) does it:
+        one labeller for scoring, suggesting and training.
+        """
+        from copilot.analyzers.labels import LabelAnalyzer
+        from copilot.pipeline import Doc
+
+        labels: list[Prediction | None] = LabelAnalyzer(self).predict([Doc(conversation)])[0][
+            "labels"
+        ]
+        return labels
 
     def labels_of(self, conversation: Conversation, use_gold: bool = False) -> list[str | None]:
         """One label per message: gold where ``use_gold`` and present, else predicted."""

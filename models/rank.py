@@ -153,7 +153,7 @@ class ReplyRanker:
         """Compliance hits, and raw personal data the rules did not already report."""
         hits = self.checker.check(text)
         flags = [
-            {"kind": "compliance", "rule": h.rule_id, "excerpt": h.excerpt, "severity": h.severity}
+            {"kind": "compliance", "rule": h.kind, "excerpt": h.excerpt, "severity": h.severity}
             for h in hits
         ]
         masked = self.pipeline.mask(text)[1]

@@ -23,14 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from copilot.analyzers.compliance import compliance_flags
+from copilot.analyzers.labels import LabelAnalyzer
 from copilot.catalog import Catalog
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
 from copilot.facts import Evidence
+from copilot.pipeline import Doc
 from copilot.schema import Conversation
 from copilot.slots import Filled, SlotValues, fill
 from copilot.text import TextPipeline, default_pipeline
-from models.bundle import Bundle, Prediction, message_contexts
+from models.bundle import Bundle, Prediction
 from models.embedders import OfflineEmbedder
 from models.scripts import Script, ScriptLibrary, context_text, index_tokens, script_reason
 
@@ -116,11 +119,13 @@ class SuggestionEngine:
         self.config = config or EngineConfig()
         self.pipeline = pipeline or default_pipeline()
         self._acceptance: dict[int, tuple[int, int, float]] = {}
-        self._memo: dict[tuple[str, str, str], Prediction] = {}
+        # The scoring pipeline's labeller, remembering messages: a guide's tool asks again on
+        # every new message with the whole conversation so far.
+        self._labeller = LabelAnalyzer(bundle, memo_size=_MEMO_SIZE)
         # Compliance verdicts by text: scripts are served again and again, and each request
         # re-sends the guide messages of the earlier turns. The checker is fixed per engine.
         self._safe_memo: dict[str, bool] = {}
-        self._hits_memo: dict[str, list[Any]] = {}
+        self._hits_memo: dict[tuple[str, str | None], list[Any]] = {}
         # Reply-matching vectors of scripts, computed the first time a script is a candidate.
         self._match_memo: dict[int, tuple[np.ndarray, Any]] = {}
         self.catalog: Catalog = bundle.catalog or Catalog()
@@ -298,34 +303,9 @@ class SuggestionEngine:
         return out
 
     def _annotate(self, conversation: Conversation) -> list[Prediction | None]:
-        """``Bundle.annotate`` with a memo of (role, text, context) -> prediction.
-
-        A guide's tool asks again on every new message with the whole conversation so far, so
-        all but the newest messages were labelled by an earlier call. A message's prediction
-        depends only on its text and context, so the memo gives exactly what the model would.
-        """
-        messages = conversation.messages
-        contexts = message_contexts(conversation)
-        keys = [(m.role, m.text, contexts[i]) for i, m in enumerate(messages)]
-        out: list[Prediction | None] = [self._memo.get(k) for k in keys]
-        missing = [i for i, m in enumerate(messages) if m.role != "system" and out[i] is None]
-        if not missing:
-            return out
-        block = self.bundle.shared_block(
-            [*(messages[i].text for i in missing), *(contexts[i] for i in missing)]
-        )
-        if len(self._memo) > _MEMO_SIZE:
-            self._memo.clear()
-        for role, predict in (
-            ("customer", self.bundle.predict_intents),
-            ("guide", self.bundle.predict_acts),
-        ):
-            idx = [i for i in missing if messages[i].role == role]
-            if idx:
-                preds = predict([messages[i].text for i in idx], [contexts[i] for i in idx], block)
-                for i, pred in zip(idx, preds, strict=True):
-                    out[i] = self._memo[keys[i]] = pred
-        return out
+        """The intent or act of every message, by the scoring pipeline's labeller (memoised)."""
+        labels: list[Prediction | None] = self._labeller.predict([Doc(conversation)])[0]["labels"]
+        return labels
 
     def signals(self, conversation: Conversation) -> tuple[dict[str, Any], list[Any]]:
         """The current customer intent and every next action ranked by probability."""
@@ -598,14 +578,14 @@ class SuggestionEngine:
             self._safe_memo[text] = safe
         return safe
 
-    def _hits(self, text: str) -> list[Any]:
-        """The checker's hits in one message (memoised by text)."""
-        hits = self._hits_memo.get(text)
+    def _hits(self, text: str, domain: str | None = None) -> list[Any]:
+        """The checker's hits in one message (memoised by text and domain)."""
+        hits = self._hits_memo.get((text, domain))
         if hits is None:
-            hits = self.checker.check(text)
+            hits = self.checker.check(text, domain=domain)
             if len(self._hits_memo) > _MEMO_SIZE:
                 self._hits_memo.clear()
-            self._hits_memo[text] = hits
+            self._hits_memo[(text, domain)] = hits
         return hits
 
     def _public(self, ranked: _Ranked, intent: str | None) -> dict[str, Any]:
@@ -642,22 +622,8 @@ class SuggestionEngine:
         return f"；导购采纳率 {accepted / judged:.0%}（n={judged}）"
 
     def _flags(self, conversation: Conversation) -> list[dict[str, Any]]:
-        """Compliance hits in the conversation's guide messages so far."""
-        flags = []
-        for i, message in enumerate(conversation.messages):
-            if message.role != "guide":
-                continue
-            for hit in self._hits(message.text):
-                flags.append(
-                    {
-                        "kind": "compliance",
-                        "rule": hit.rule_id,
-                        "message_index": i,
-                        "excerpt": hit.excerpt,
-                        "severity": hit.severity,
-                    }
-                )
-        return flags
+        """Compliance flags of the conversation's guide messages so far (as scoring gives them)."""
+        return [f.as_dict() for f in compliance_flags(conversation, self._hits)]
 
 
 def engine_for(bundle: Bundle, config: EngineConfig | None = None) -> SuggestionEngine:

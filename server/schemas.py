@@ -147,11 +147,20 @@ class _Source(BaseModel):
 
 
 class SuggestionPublic(BaseModel):
-    """One suggestion; ``id`` is its served id (send it back with feedback)."""
+    """One suggestion; ``id`` is its served id (send it back with feedback).
+
+    ``text`` is the script filled from this chat (product, price, size ...); ``template`` the
+    script as stored. ``needs_edit`` is true when a slot could not be filled: ``slots`` names
+    them (``["订单号"]``) and the text keeps them marked (``[订单号]``) for the guide to fill;
+    such suggestions come after every complete one.
+    """
 
     id: str
     script_id: int
     text: str
+    template: str
+    needs_edit: bool
+    slots: list[str]
     action: str
     score: float
     lift: float

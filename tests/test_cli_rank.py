@@ -59,8 +59,8 @@ def test_cli_rank_json_every_candidate_once_unsafe_last_with_flags(
     assert {r["text"] for r in ranked[-2:]} == {PHONE, CLAIM}, "unsafe ones last"
     assert all(r["flags"] and "排在最后" in r["reason"] for r in ranked[-2:])
     rules = {f["rule"] for r in ranked[-2:] for f in r["flags"]}
-    assert any("absolute_claim" in rule for rule in rules), rules
-    assert any("contact" in rule or "phone" in rule for rule in rules), rules
+    # One meaning of ``rule`` everywhere: the kind of rule, as score reports give it.
+    assert {"absolute_claim", "data_exposure"} <= rules, rules
     safe = ranked[:-2]
     assert all(not r["flags"] for r in safe)
     assert [r["score"] for r in safe] == sorted((r["score"] for r in safe), reverse=True)

@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from copilot.annotations import Flag
-from copilot.compliance import ComplianceChecker, default_checker
+from copilot.compliance import ComplianceChecker, Hit, default_checker
 from copilot.pipeline import Analyzer, Doc
+from copilot.schema import Conversation
 
-__all__ = ["ComplianceAnalyzer"]
+__all__ = ["ComplianceAnalyzer", "compliance_flags"]
+
+
+def compliance_flags(
+    conversation: Conversation, check: Callable[[str, str | None], Sequence[Hit]]
+) -> list[Flag]:
+    """The compliance flags of a conversation's guide messages: the one flag builder.
+
+    ``check(text, domain)`` returns a message's rule hits (a checker's ``check``, or a memo of
+    it). ``rule`` is the hit's kind (``absolute_claim``), as everywhere a flag is shown.
+    """
+    meta_domain = conversation.meta.get("domain")
+    domain = meta_domain if isinstance(meta_domain, str) else None
+    return [
+        Flag(
+            kind="compliance",
+            rule=hit.kind,
+            severity=hit.severity,
+            message_index=i,
+            excerpt=hit.excerpt,
+            explanation=hit.explanation,
+            start=hit.start,
+            end=hit.end,
+        )
+        for i, message in enumerate(conversation.messages)
+        if message.role == "guide"
+        for hit in check(message.text, domain)
+    ]
 
 
 class ComplianceAnalyzer(Analyzer):
@@ -27,24 +55,8 @@ class ComplianceAnalyzer(Analyzer):
         self.checker = checker or default_checker()
 
     def predict(self, docs: Sequence[Doc]) -> list[dict[str, Any]]:
-        out = []
-        for doc in docs:
-            conv = doc.conversation
-            domain = conv.meta.get("domain") if isinstance(conv.meta.get("domain"), str) else None
-            flags = [
-                Flag(
-                    kind="compliance",
-                    rule=hit.kind,
-                    severity=hit.severity,
-                    message_index=i,
-                    excerpt=hit.excerpt,
-                    explanation=hit.explanation,
-                    start=hit.start,
-                    end=hit.end,
-                )
-                for i, message in enumerate(conv.messages)
-                if message.role == "guide"
-                for hit in self.checker.check(message.text, domain=domain)
-            ]
-            out.append({"compliance": flags})
-        return out
+        check = self.checker.check
+        return [
+            {"compliance": compliance_flags(doc.conversation, lambda t, d: check(t, domain=d))}
+            for doc in docs
+        ]

@@ -25,15 +25,23 @@ class LabelAnalyzer(Analyzer):
     Args:
         bundle: the model bundle.
         use_gold: take gold labels (confidence 1.0) where the conversation has them.
+        also: an act other than the top one is assigned from this probability on.
+        memo_size: remember this many messages' predictions by (role, text, context), cleared
+            when full (the suggestion engine: a guide's tool sends the whole chat again with
+            each new message, and a message's prediction depends only on those three).
     """
 
     name = "labels"
     assigns = ("labels", "acts")
 
-    def __init__(self, bundle: Bundle, use_gold: bool = False, also: float = 0.25) -> None:
+    def __init__(
+        self, bundle: Bundle, use_gold: bool = False, also: float = 0.25, memo_size: int = 0
+    ) -> None:
         self.bundle = bundle
         self.use_gold = use_gold
         self.also = also
+        self.memo_size = memo_size
+        self._memo: dict[tuple[str, str, str], tuple[Prediction, frozenset[str]]] = {}
 
     def predict(self, docs: Sequence[Doc]) -> list[dict[str, Any]]:
         from models.bundle import Prediction, message_contexts
@@ -42,6 +50,7 @@ class LabelAnalyzer(Analyzer):
         wanted: dict[str, list[tuple[int, int]]] = {"customer": [], "guide": []}
         texts: dict[str, list[str]] = {"customer": [], "guide": []}
         contexts: dict[str, list[str]] = {"customer": [], "guide": []}
+        known: dict[tuple[int, int], frozenset[str]] = {}
         for d, doc in enumerate(docs):
             conv = doc.conversation
             gold: dict[int, str] = {}
@@ -54,6 +63,10 @@ class LabelAnalyzer(Analyzer):
                 if i in gold:
                     out[d][i] = Prediction(gold[i], 1.0)
                     continue
+                hit = self._memo.get((message.role, message.text, ctx[i]))
+                if hit is not None:
+                    out[d][i], known[(d, i)] = hit
+                    continue
                 wanted[message.role].append((d, i))
                 texts[message.role].append(message.text)
                 contexts[message.role].append(ctx[i])
@@ -64,7 +77,11 @@ class LabelAnalyzer(Analyzer):
             for (d, i), pred in zip(wanted["customer"], preds, strict=True):
                 out[d][i] = pred
         acts: list[list[frozenset[str] | None]] = [
-            [frozenset([p.label]) if p else None for p in labels] for labels in out
+            [
+                known.get((d, i)) or (frozenset([p.label]) if p else None)
+                for i, p in enumerate(labels)
+            ]
+            for d, labels in enumerate(out)
         ]
         if wanted["guide"]:
             proba = self.bundle.act.predict_proba(texts["guide"], contexts["guide"], block)
@@ -75,4 +92,23 @@ class LabelAnalyzer(Analyzer):
                 acts[d][i] = frozenset(
                     classes[k] for k in range(len(classes)) if k == best or row[k] >= self.also
                 )
+        if self.memo_size:
+            self._remember(docs, wanted, out, acts, texts, contexts)
         return [{"labels": labels, "acts": a} for labels, a in zip(out, acts, strict=True)]
+
+    def _remember(
+        self,
+        docs: Sequence[Doc],
+        wanted: dict[str, list[tuple[int, int]]],
+        out: list[list[Prediction | None]],
+        acts: list[list[frozenset[str] | None]],
+        texts: dict[str, list[str]],
+        contexts: dict[str, list[str]],
+    ) -> None:
+        if len(self._memo) > self.memo_size:
+            self._memo.clear()
+        for role, places in wanted.items():
+            for (d, i), text, ctx in zip(places, texts[role], contexts[role], strict=True):
+                pred, act = out[d][i], acts[d][i]
+                if pred is not None and act is not None:
+                    self._memo[(role, text, ctx)] = (pred, act)

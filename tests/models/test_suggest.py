@@ -339,7 +339,7 @@ def test_engine_label_memo_gives_what_the_model_gives(bundle: Bundle) -> None:
     for cut in range(1, len(conversation.messages)):
         prefix = conversation.model_copy(update={"messages": conversation.messages[:cut]})
         walked.suggest(prefix)
-    assert walked._memo  # earlier messages are remembered ...
+    assert walked._labeller._memo  # earlier messages are remembered ...
     assert walked.suggest(conversation) == fresh.suggest(conversation)  # ... and change nothing
     assert walked._annotate(conversation) == bundle.annotate(conversation)
 

@@ -125,7 +125,14 @@ def test_a_written_scripts_source_passes_through_the_suggestion_schema() -> None
     written = {"kind": "written", "conversation_id": None, "message_index": None, "file": "l.csv"}
     mined = {"conversation_id": "c-1", "message_index": 2}
     fields = {"id": "sg_1", "script_id": 1, "text": "亲", "action": "close_sale", "score": 0.5}
-    fields |= {"lift": 1.0, "n": 0, "reason": "…"}
+    fields |= {
+        "lift": 1.0,
+        "n": 0,
+        "reason": "…",
+        "template": "亲",
+        "needs_edit": False,
+        "slots": [],
+    }
     for source in (written, mined):
         dumped = SuggestionPublic.model_validate({**fields, "source": source}).model_dump()
         assert dumped["source"] == source
