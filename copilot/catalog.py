@@ -217,17 +217,22 @@ def learn_terms(
     tokenize: Callable[[str], Sequence[str]],
     *,
     min_conversations: int = 3,
+    pointers: bool = True,
 ) -> list[str]:
     """Product words of a brand's logs: what its customers ask about, in several chats.
 
     A word is one when customers use it in at least ``min_conversations`` conversations and it
-    is either a listed retail product word (``copilot/data/product_words.txt``) or follows a
-    pointer (这款, 您买的 ...) in customers' messages of at least two conversations; the
-    service's own vocabulary (订单, 快递, 发票 ...) never is.
+    is either a listed retail product word (``copilot/data/product_words.txt``) or a noun (in
+    jieba's dictionary) that follows a pointer (这款, 您买的 ...) in at least two conversations
+    and a fifth of those that use it; the service's own vocabulary
+    (``copilot/data/service_words.txt``: 订单, 快递, 发票 ...) never is.
 
     Args:
         conversations: each conversation's customer messages.
         tokenize: the text pipeline's tokeniser.
+        min_conversations: fewest conversations a word must be used in.
+        pointers: also learn unlisted nouns from pointers (off when a catalogue names the
+            brand's products: its names are better than words cut out of them).
     """
     import jieba.posseg
 
@@ -254,5 +259,14 @@ def learn_terms(
         for w, n in seen.items()
         if n >= min_conversations
         and w not in service
-        and (w in listed or (pointed[w] >= 2 and tags.get(w) in ("n", "nz")))
+        and (
+            w in listed
+            # A product is what customers point at: in a fifth of the chats that use the word.
+            or (
+                pointers
+                and pointed[w] >= 2
+                and pointed[w] >= 0.2 * n
+                and tags.get(w) in ("n", "nz")
+            )
+        )
     )

@@ -44,7 +44,7 @@ from copilot.catalog import POINTER, Catalog, Product, word_pattern
 from copilot.facts import CITIES
 from copilot.text import PII_PLACEHOLDERS
 
-__all__ = ["SLOT_NAMES", "Filled", "SlotValues", "fill", "slots_in", "template"]
+__all__ = ["SLOT_NAMES", "Filled", "SlotValues", "fill", "product_kinds", "slots_in", "template"]
 
 SLOT_NAMES: dict[str, str] = {
     "product": "商品",
@@ -182,6 +182,24 @@ def template(text: str, catalog: Catalog | None = None) -> str:
     return out
 
 
+def product_kinds(text: str, catalog: Catalog | None) -> list[str]:
+    """What :func:`template` makes a product slot of in ``text``, as categories (or words).
+
+    A script keeps them: its other words may be about that kind of product only (「这款[商品]
+    用的是胜肽」 was said of an eye cream), so its slot is filled only in chats about one.
+    """
+    if not catalog:
+        return []
+    out = []
+    for word in catalog.words_in(text):
+        product = catalog.products.get(word)
+        if product is not None:
+            out.append(product.category or word)
+        elif word in catalog.categories or re.search(f"{POINTER}{re.escape(word)}", text):
+            out.append(word)
+    return list(dict.fromkeys(out))
+
+
 def slots_in(text: str) -> list[str]:
     """The slot names left in ``text`` (``["订单号"]``), in order, without repeats."""
     seen: dict[str, None] = {}
@@ -204,6 +222,13 @@ class SlotValues:
     values: dict[str, str] = field(default_factory=dict)
     product: Product | None = None
     promotions: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of product the chat is about: its item's category, else the word it uses."""
+        if self.product is not None:
+            return self.product.category or self.product.name
+        return self.values.get("category")
 
     @classmethod
     def of(
@@ -246,7 +271,10 @@ class SlotValues:
         elif "category" not in out.values and "product" in out.values:
             out.values["category"] = out.values["product"]
         running = catalog.active_promotions(day, out.product.name if out.product else None)
-        out.promotions = [p.detail or p.title for p in running]
+        # A promotion's detail when it is short enough to say in a reply, else its title.
+        out.promotions = [
+            p.detail if p.detail and len(p.detail) <= 16 else p.title for p in running
+        ]
         if out.promotions:
             out.values["promotion"] = out.promotions[0]
         return out

@@ -86,7 +86,7 @@ from copilot.compliance import ComplianceChecker
 from copilot.errors import BundleError, ConfigError, InputError
 from copilot.replies import in_shop_voice, moves
 from copilot.schema import Conversation
-from copilot.slots import template
+from copilot.slots import product_kinds, template
 from copilot.text import TextPipeline
 from models.embedders import Embedder
 from models.script_index import ScriptIndex
@@ -324,6 +324,8 @@ class Script:
         evidence, evidence_lower: posterior mean and lower bound of its reception score over the
             intent's (see :func:`evidence_bounds`); 1 is average.
         guide_quality: mean standing (0..1) of its guides who have one, else ``None``.
+        products: the kinds of product (categories, product words) its uses' product slots
+            held; its ``[商品]`` is filled only in chats about one of them.
     """
 
     id: int
@@ -347,6 +349,7 @@ class Script:
     evidence: float = 1.0
     evidence_lower: float = 1.0
     guide_quality: float | None = None
+    products: list[str] = field(default_factory=list)
 
 
 def script_reason(script: Script, name_of: Callable[[str], str]) -> str:
@@ -405,6 +408,7 @@ class _Candidate:
     won: bool | None  # None: the conversation has no outcome
     guide: str | None = None
     reception: Reception = "unknown"
+    products: tuple[str, ...] = ()
 
 
 class ScriptLibrary:
@@ -679,7 +683,8 @@ def _candidates(
             action = labels[i + first]
             if action is None or intent is None:
                 continue
-            reply = template(in_shop_voice(text), catalog)
+            voiced = in_shop_voice(text)
+            reply = template(voiced, catalog)
             candidate = _Candidate(
                 conversation.conversation_id,
                 i + first,
@@ -689,6 +694,7 @@ def _candidates(
                 context_text(before, config.context_turns),
                 None,
                 conversation.guide_id,
+                products=tuple(product_kinds(voiced, catalog)),
             )
             out.append((candidate, reading))
         i = end + 1
@@ -1026,6 +1032,7 @@ def _score(
                     "message_index": candidates[source].message_index,
                 },
                 basis=basis,
+                products=sorted({p for m in members for p in candidates[m].products}),
                 **fields,
             )
         )

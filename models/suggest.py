@@ -233,6 +233,8 @@ class SuggestionEngine:
                 r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift
             ):
                 continue
+            if not self._fits(r.script, values):
+                continue
             filled = fill(r.script.text, values)
             problems = evidence.problems(filled.text)
             if problems and self._vouched(r.script):
@@ -524,6 +526,13 @@ class SuggestionEngine:
         ranked = [_Ranked(self.library.scripts[s], v, v) for s, v in best.items()]
         ranked.sort(key=lambda r: (-r.score, r.script.id))
         return ranked
+
+    @staticmethod
+    def _fits(script: Script, values: SlotValues) -> bool:
+        """A script that speaks of a kind of product is for chats about that kind only."""
+        if not script.products or ("[商品]" not in script.text and "[品类]" not in script.text):
+            return True
+        return values.kind is None or values.kind in script.products
 
     def _vouched(self, script: Script) -> bool:
         """A script the brand vouches for: written by headquarters or pinned by a supervisor."""

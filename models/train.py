@@ -830,11 +830,12 @@ def _catalog(bundle: Bundle, source: Sequence[Conversation], given: Catalog | No
     """The brand's catalogue with the product words its customers use in ``source``."""
     from copilot.catalog import learn_terms
 
+    given = given or Catalog()
     terms = learn_terms(
         ([m.text for m in c.messages if m.role == "customer"] for c in source),
         bundle.embedder.tokens,
+        pointers=not given.products,
     )
-    given = given or Catalog()
     catalog = Catalog(list(given.products.values()), given.promotions, terms=terms)
     bundle.manifest["training"]["catalog"] = {
         "products": len(catalog.products),
