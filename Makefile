@@ -39,7 +39,9 @@ $(TEST_DATA): | $(STAMP)
 	$(BIN)/copilot generate -n 1000 --seed $(TEST_SEED) -o $@
 
 models/default/manifest.json: $(DEMO_DATA)
-	$(BIN)/copilot train $< -o models/default --seed $(DEMO_SEED)
+	$(BIN)/copilot generate -n 1 -o data/.shop.jsonl --shop data/demo
+	$(BIN)/copilot train $< -o models/default --seed $(DEMO_SEED) \
+		--catalog data/demo-catalog.jsonl --promotions data/demo-promotions.jsonl
 
 # Evaluate the demo bundle on conversations of another seed and on hand-written messages and
 # conversations the generator never produced; batch-score them and print the scorecards. The
@@ -55,6 +57,8 @@ eval: install models/default/manifest.json $(TEST_DATA)
 	$(PY) -m eval.score_quality --bundle models/default -o reports/quality
 	$(PY) -m eval.real_quality --bundle models/default -o reports/real_quality
 	$(PY) -m eval.real_dev -o reports/real_dev
+	$(PY) -m eval.real_suggest --demo-bundle models/default --json reports/real_suggest.json \
+		--sheet reports/real_suggest/judge-sheet.md
 
 # The honest generalisation check: train on one part of the phrase banks, evaluate on phrasings
 # held out of training (and on the independent hand-written set).

@@ -66,6 +66,10 @@ class EngineConfig:
         min_lift: a script whose conversion rate is below ``min_lift`` x the intent's average on
             at least ``min_lift_uses`` conversations is not served (it is not a winning script).
         max_query_chars: the query context is cut to this many characters.
+        learned: with a reply matcher whose action weight was fitted on the brand's held-out
+            replies, rank the retrieved scripts by ``match + weight x P(action)`` (the
+            learned formula of :mod:`models.rank`) plus lift, pins and feedback, instead of
+            the hand-set blend above.
     """
 
     candidates: int = 50
@@ -84,6 +88,7 @@ class EngineConfig:
     min_lift: float = 1.0
     min_lift_uses: int = 5
     max_query_chars: int = 600
+    learned: bool = False
 
 
 @dataclass
@@ -454,19 +459,33 @@ class SuggestionEngine:
         cos = lib.centroids[rows] @ vector if vector is not None else zeros
         reply = lib.reply_vectors[rows] @ vector if vector is not None else zeros
         matched = match.tolist() if match is not None else [0.0] * len(rows)
+        matcher = self.bundle.reply_matcher
+        learned = (
+            matcher.action_weight_
+            if cfg.learned and match is not None and matcher is not None
+            else None
+        )
         out = []
         for sid, c, r, m in zip(sids, cos.tolist(), reply.tolist(), matched, strict=True):
             script = lib.scripts[sid]
             relevance = 0.5 * best.get(sid, 0.0) / top + 0.5 * max(c, 0.0)
-            score = (
-                cfg.w_match * m
-                + cfg.w_relevance * relevance
-                + cfg.w_action * actions.get(script.action, 0.0)
-                + cfg.w_reply * max(r, 0.0)
-                + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
-                + cfg.w_intent * (script.intent == intent)
-                + (cfg.pin_boost if sid in lib.pinned else 0.0)
-            )
+            if learned is not None:
+                score = (
+                    m
+                    + learned * actions.get(script.action, 0.0)
+                    + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
+                    + (cfg.pin_boost if sid in lib.pinned else 0.0)
+                )
+            else:
+                score = (
+                    cfg.w_match * m
+                    + cfg.w_relevance * relevance
+                    + cfg.w_action * actions.get(script.action, 0.0)
+                    + cfg.w_reply * max(r, 0.0)
+                    + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
+                    + cfg.w_intent * (script.intent == intent)
+                    + (cfg.pin_boost if sid in lib.pinned else 0.0)
+                )
             if sid in acceptance:
                 score += cfg.w_acceptance * acceptance[sid][2]
             out.append((score, relevance))

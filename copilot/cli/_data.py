@@ -53,10 +53,18 @@ def generate(
             help="Draw phrasings from 'all', the 'train' part, or the 'heldout' part (for honest evaluation).",
         ),
     ] = "all",
+    shop: Annotated[
+        Path | None,
+        typer.Option(
+            "--shop",
+            help="Also write the synthetic shop's catalogue and promotions: SHOP-catalog.jsonl "
+            "and SHOP-promotions.jsonl (for copilot train --catalog/--promotions).",
+        ),
+    ] = None,
 ) -> None:
     """Generate a labelled synthetic corpus (marked meta.synthetic = true).
 
-    Example: copilot generate -n 5000 --seed 7 -o data/demo.jsonl
+    Example: copilot generate -n 5000 --seed 7 -o data/demo.jsonl --shop data/demo
     """
     from copilot.io import write_conversations
     from copilot.synth import generate as synth
@@ -76,6 +84,8 @@ def generate(
             phrases = cast("PhraseSplit", split)
             count = write_conversations(output, tick(synth(n, seed=seed, split=phrases)))
         err_console.print(f"wrote {count:,} synthetic conversations to {output}")
+        if shop is not None:
+            write_shop(shop)
 
 
 # --------------------------------------------------------------------------- validate
@@ -427,3 +437,21 @@ def _print_orders(orders: dict[str, Any]) -> None:
         console.print(table)
     for entry in orders["quarantine"][:5]:
         console.print(f"[yellow]quarantined[/] {entry['error']}", highlight=False)
+
+
+def write_shop(prefix: Path) -> tuple[Path, Path]:
+    """Write the synthetic shop's ``PREFIX-catalog.jsonl`` and ``PREFIX-promotions.jsonl``."""
+    import orjson
+
+    from copilot.synth import catalog
+
+    records = catalog().to_records()
+    paths = (
+        prefix.with_name(prefix.name + "-catalog.jsonl"),
+        prefix.with_name(prefix.name + "-promotions.jsonl"),
+    )
+    for path, rows in zip(paths, (records["products"], records["promotions"]), strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+        err_console.print(f"wrote {len(rows)} rows to {path}")
+    return paths

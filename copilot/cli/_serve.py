@@ -184,8 +184,8 @@ def demo(
     import subprocess
     import sys
 
+    from copilot.cli._data import write_shop
     from copilot.io import iter_conversations
-    from copilot.synth import catalog as synthetic_catalog
     from models.train import file_digest
     from server.auth import Principal
     from server.db import (
@@ -218,12 +218,7 @@ def demo(
                 "-o",
                 str(corpus),
             )
-        products, promotions = data_dir / "demo-catalog.jsonl", data_dir / "demo-promotions.jsonl"
-        shop = synthetic_catalog().to_records()
-        for path, rows in ((products, shop["products"]), (promotions, shop["promotions"])):
-            path.write_text(
-                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8"
-            )
+        products, promotions = write_shop(data_dir / "demo")
         digest = file_digest([corpus])
         manifest = bundle_dir / "manifest.json"
         trained = manifest.is_file() and json.loads(manifest.read_text()).get("data_hash") == digest

@@ -56,7 +56,8 @@ def catalog() -> Catalog:
     The demo trains with it (``copilot demo``), so the demo's scripts are templates whose
     product, price and promotion slots are filled from each chat.
     """
-    products, promotions = [], {}
+    products: list[Product] = []
+    promotions: dict[str, Promotion] = {}
     for domain in load_bank().domains.values():
         for p in domain.products:
             attributes = {"尺码": "/".join(p.sizes), "颜色": "/".join(p.colors), "材质": p.material}
