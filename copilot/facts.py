@@ -22,6 +22,9 @@ not negate it; the catalogue and promotions are the brand's files):
   (「有货」 / 「没货」); contradicted by the opposite one.
 - **done** (the order's or the guide's own state: 「已为您提交」, 「退款中」, 「已到账」): the chat
   names that step (「申请」, 「退款」); a suggestion never reports work nobody has done.
+- **asking for what was given**: a request for the order number, phone, address or a
+  picture after the customer sent one (its mask or placeholder is in their messages) is
+  contradicted.
 - **place** (a warehouse 「华东仓」, a city): named in the chat.
 - **product**: a product word (catalogue name or category, a product word learned from the
   logs) is named in the chat, or is a catalogue item of a category the chat names.
@@ -64,10 +67,33 @@ _NO_TRACKING = re.compile(
 )
 _DONE = re.compile(
     r"已经?(?:为您|帮您|给您|替您)?(?:申请|提交|操作|备注|催促|催|升级|登记|反馈|退款|退回|取消|修改"
-    r"|补发|安排|处理|解锁|到账|审核|驳回|通过|开具|开好|寄出)"
+    r"|补发|安排|处理|解锁|到账|审核|驳回|通过|开具|开好|寄出|发到|发放|发给|放进|备好|留好|锁定)"
     r"|(?:退款|审核|处理|申请|售后)中|显示(?:是有|有|是)?(?:申请|退款|取消)过"
 )
 """A state of the order or of the guide's own work (「已为您提交」, 「退款中」): the chat must say it."""
+_ASK = re.compile(
+    r"(?:提供|发|告知|告诉|给|留|报|输入|复制|发送)(?:一下|下)?(?:您的?|我|小妹)?(?:一下|下)?"
+    r"(?P<what>订单号|订单编号|订单|手机号|电话号码|电话|地址|照片|图片|截图)"
+)
+_ASKED_KIND = {
+    "订单号": "order",
+    "订单编号": "order",
+    "订单": "order",
+    "手机号": "phone",
+    "电话号码": "phone",
+    "电话": "phone",
+    "地址": "address",
+    "照片": "image",
+    "图片": "image",
+    "截图": "image",
+}
+# What a customer has already given, by the masks and placeholders it leaves in the text.
+_GIVEN = {
+    "order": re.compile(r"\[(?:订单号|订单|ORDERID)[^\]]{0,12}\]|\d{10,}"),
+    "phone": re.compile(r"\[(?:手机号|电话)[^\]]{0,4}\]"),
+    "address": re.compile(r"\[地址[^\]]{0,4}\]"),
+    "image": re.compile(r"\[(?:图片|链接|视频)[^\]]{0,4}\]"),
+}
 _WHEN_SHIPS = re.compile(
     r"(?:什么时候|啥时候|何时|多久|几天|怎么还|还不|还没)[^，。？！?]{0,4}(?:发货|发|寄)"
 )
@@ -82,7 +108,9 @@ _DELIVERY = re.compile(
     r"(?:就|会|可以|能|即可|便|都|也|内|应该|肯定|一定|正常){0,3}(?:安排)?(?:给您)?"
     r"(?:发货|发出|发|到|达|送达|到货|寄出|签收|派送|送到)"
 )
-_PRICE = re.compile(r"[¥￥]\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:元|块钱|块)(?![钱包])")
+_PRICE = re.compile(
+    r"[¥￥]\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:元|块钱|块)(?![钱包])|(?:到手价?|只要|仅需?|才)(\d+(?:\.\d+)?)"
+)
 
 _PROMOTION: dict[str, re.Pattern[str]] = {
     "coupon": re.compile(r"优惠券|领券|[领用发送]\S?券|红包|无门槛|抵用券|代金券"),
@@ -93,9 +121,13 @@ _PROMOTION: dict[str, re.Pattern[str]] = {
         r"赠品|送[^，。！？,.!?]{0,4}(?:小样|礼品|礼物|赠品|试用装)|赠送|买一送一|加赠"
     ),
     "free_shipping": re.compile(r"包邮|免运费|免邮"),
+    # A sales event is a promotion too: 「七夕力度挺大」 in December is invented.
+    "event": re.compile(
+        r"双十一|双11|双十二|双12|618|七夕|三八节|女神节|年货节|店庆|周年庆|会员日|圣诞|国庆|元旦|春节|中秋"
+    ),
 }
 _STOCK_YES = re.compile(r"有货|有现货|现货|库存充足|还有货|还有库存|补货了|到货了|都有货")
-_STOCK_NO = re.compile(r"没货|无货|缺货|断货|售罄|卖完|没有货|没库存|没有库存|卖光")
+_STOCK_NO = re.compile(r"没货|无货|缺货|断货|断码|售罄|卖完|没有货|没库存|没有库存|卖光")
 CITIES = [
     "北京",
     "上海",
@@ -178,6 +210,10 @@ _NEG_AFTER = re.compile(
 )
 
 
+def _number(m: re.Match[str]) -> str:
+    return next(g for g in m.groups() if g)
+
+
 def _negated(text: str, start: int, end: int | None = None) -> bool:
     """Whether the term at ``start:end`` is negated (「没有赠品」, 「赠品没有了」)."""
     if re.search(_NEG + r".{0,2}$", text[max(0, start - 4) : start]) is not None:
@@ -203,8 +239,9 @@ def claims(text: str, catalog: Catalog | None = None) -> list[Claim]:
                 out.append(Claim("logistics_rank", str(rank)))
     out += [Claim("not_shipped", m.group(), False) for m in _NO_TRACKING.finditer(text)]
     out += [Claim("done", m.group()) for m in _DONE.finditer(text)]
+    out += [Claim("asks", _ASKED_KIND[m.group("what")]) for m in _ASK.finditer(text)]
     out += [Claim("delivery_time", m.group()) for m in _DELIVERY.finditer(text)]
-    out += [Claim("price", m.group(1) or m.group(2)) for m in _PRICE.finditer(text)]
+    out += [Claim("price", _number(m)) for m in _PRICE.finditer(text)]
     out += _promotion_claims(text)
     for m in _STOCK_YES.finditer(text):
         out.append(Claim("stock", m.group(), not _negated(text, m.start())))
@@ -228,6 +265,7 @@ class Evidence:
     promotion_no: set[str] = field(default_factory=set)
     stock: bool | None = None
     prices: set[float] = field(default_factory=set)
+    given: set[str] = field(default_factory=set)
     words: set[str] = field(default_factory=set)
     categories: set[str] = field(default_factory=set)
     catalog: Catalog = field(default_factory=Catalog)
@@ -255,6 +293,8 @@ class Evidence:
                     ev.no_tracking = False
             if role == "customer" and _NOT_ARRIVED.search(text):
                 ev.not_arrived = True
+            if role == "customer":
+                ev.given |= {kind for kind, pattern in _GIVEN.items() if pattern.search(text)}
             if role == "guide":
                 for c in _promotion_claims(text):
                     (ev.promotion_yes if c.polarity else ev.promotion_no).add(c.kind)
@@ -262,7 +302,7 @@ class Evidence:
                 yes = any(not _negated(text, m.start()) for m in _STOCK_YES.finditer(text))
                 if _STOCK_NO.search(text) or yes:
                     ev.stock = yes and not _STOCK_NO.search(text)
-                ev.prices |= {float(m.group(1) or m.group(2)) for m in _PRICE.finditer(text)}
+                ev.prices |= {float(_number(m)) for m in _PRICE.finditer(text)}
             ev.words |= set(catalog.words_in(text))
             ev.categories |= set(catalog.categories_in(text))
         for name in ev.words & set(catalog.products):
@@ -275,12 +315,12 @@ class Evidence:
             stock = product.attributes.get("库存", "")
             if in_chat and stock and ev.stock is None:
                 ev.stock = not _STOCK_NO.search(stock)
-        products: list[str | None] = [p.name for p in in_chat] or [None]
+        # A promotion supports a claim in chats about its products (or all, when it names none).
+        names = {p.name for p in in_chat}
         ev.promotion_yes |= {
             p.kind
-            for name in products
-            for p in catalog.active_promotions(day, name)
-            if p.kind in _PROMOTION
+            for p in catalog.active_promotions(day)
+            if p.kind in _PROMOTION and (not p.products or names & set(p.products))
         }
         return ev
 
@@ -301,6 +341,9 @@ class Evidence:
             if self.no_tracking or (rank >= 3 and self.not_arrived):
                 return "contradicted"
             return None if self.logistics_rank >= rank else "unsupported"
+        if c.kind == "asks":
+            # Asking again for what the customer already sent ignores them.
+            return "contradicted" if c.term in self.given else None
         if c.kind == "not_shipped":
             # 「还没发货」 is a state too: the chat must say so or ask when it ships.
             return None if self.no_tracking or _WHEN_SHIPS.search(self.text) else "unsupported"
@@ -308,8 +351,11 @@ class Evidence:
             stem = re.sub(r"^已经?(?:为您|帮您|给您|替您)?|中$|^显示(?:有|是)?|过$", "", c.term)
             return None if stem and stem in self.text else "unsupported"
         if c.kind == "delivery_time":
+            # A guide must have given that day for shipping or arrival, not just said 「今天」.
             word = re.match(_TIME_WORD, c.term)
-            said = word is not None and word.group() in self.guide_text
+            said = word is not None and any(
+                m.group().startswith(word.group()) for m in _DELIVERY.finditer(self.guide_text)
+            )
             attrs = " ".join(
                 v for p in self.catalog.products.values() for v in p.attributes.values()
             )

@@ -270,7 +270,10 @@ class SlotValues:
                 out.values["price"] = f"{out.product.price:g}元"
         elif "category" not in out.values and "product" in out.values:
             out.values["category"] = out.values["product"]
-        running = catalog.active_promotions(day, out.product.name if out.product else None)
+        name = out.product.name if out.product else None
+        running = [
+            p for p in catalog.active_promotions(day) if not p.products or name in p.products
+        ]
         # A promotion's detail when it is short enough to say in a reply, else its title.
         out.promotions = [
             p.detail if p.detail and len(p.detail) <= 16 else p.title for p in running

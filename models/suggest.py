@@ -35,7 +35,14 @@ from copilot.slots import Filled, SlotValues, fill
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle, Prediction
 from models.embedders import OfflineEmbedder
-from models.scripts import Script, ScriptLibrary, context_text, index_tokens, script_reason
+from models.scripts import (
+    Script,
+    ScriptLibrary,
+    context_text,
+    index_tokens,
+    reply_key,
+    script_reason,
+)
 
 __all__ = ["EngineConfig", "SuggestionEngine", "engine_for"]
 
@@ -66,10 +73,6 @@ class EngineConfig:
         min_lift: a script whose conversion rate is below ``min_lift`` x the intent's average on
             at least ``min_lift_uses`` conversations is not served (it is not a winning script).
         max_query_chars: the query context is cut to this many characters.
-        learned: with a reply matcher whose action weight was fitted on the brand's held-out
-            replies, rank the retrieved scripts by ``match + weight x P(action)`` (the
-            learned formula of :mod:`models.rank`) plus lift, pins and feedback, instead of
-            the hand-set blend above.
     """
 
     candidates: int = 50
@@ -88,7 +91,6 @@ class EngineConfig:
     min_lift: float = 1.0
     min_lift_uses: int = 5
     max_query_chars: int = 600
-    learned: bool = False
 
 
 @dataclass
@@ -231,6 +233,7 @@ class SuggestionEngine:
         day = next((m.ts.date() for m in reversed(conversation.messages) if m.ts), None)
         values = SlotValues.of(messages, self.catalog, day)
         evidence = Evidence.of(messages, self.catalog, day)
+        said = {reply_key(t) for r, t in messages if r == "guide"}
         complete: list[_Ranked] = []
         partial: list[_Ranked] = []
         for r in ranked[: cfg.candidates]:
@@ -241,6 +244,8 @@ class SuggestionEngine:
             if not self._fits(r.script, values):
                 continue
             filled = fill(r.script.text, values)
+            if reply_key(filled.text) in said:
+                continue  # the guide said it already in this chat
             problems = evidence.problems(filled.text)
             if problems and self._vouched(r.script):
                 # The brand's own words (written or pinned) state its facts; they are still
@@ -459,33 +464,19 @@ class SuggestionEngine:
         cos = lib.centroids[rows] @ vector if vector is not None else zeros
         reply = lib.reply_vectors[rows] @ vector if vector is not None else zeros
         matched = match.tolist() if match is not None else [0.0] * len(rows)
-        matcher = self.bundle.reply_matcher
-        learned = (
-            matcher.action_weight_
-            if cfg.learned and match is not None and matcher is not None
-            else None
-        )
         out = []
         for sid, c, r, m in zip(sids, cos.tolist(), reply.tolist(), matched, strict=True):
             script = lib.scripts[sid]
             relevance = 0.5 * best.get(sid, 0.0) / top + 0.5 * max(c, 0.0)
-            if learned is not None:
-                score = (
-                    m
-                    + learned * actions.get(script.action, 0.0)
-                    + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
-                    + (cfg.pin_boost if sid in lib.pinned else 0.0)
-                )
-            else:
-                score = (
-                    cfg.w_match * m
-                    + cfg.w_relevance * relevance
-                    + cfg.w_action * actions.get(script.action, 0.0)
-                    + cfg.w_reply * max(r, 0.0)
-                    + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
-                    + cfg.w_intent * (script.intent == intent)
-                    + (cfg.pin_boost if sid in lib.pinned else 0.0)
-                )
+            score = (
+                cfg.w_match * m
+                + cfg.w_relevance * relevance
+                + cfg.w_action * actions.get(script.action, 0.0)
+                + cfg.w_reply * max(r, 0.0)
+                + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
+                + cfg.w_intent * (script.intent == intent)
+                + (cfg.pin_boost if sid in lib.pinned else 0.0)
+            )
             if sid in acceptance:
                 score += cfg.w_acceptance * acceptance[sid][2]
             out.append((score, relevance))

@@ -107,6 +107,11 @@ def test_logistics_state_the_chat_states_is_supported() -> None:
         ([("customer", "还有货吗")], "有货的亲", "stock", "unsupported"),
         ([("customer", "什么时候到")], "明天就能到哦", "delivery_time", "unsupported"),
         ([("customer", "从哪发货")], "从华东仓发出", "place", "unsupported"),
+        ([("customer", "能便宜点吗")], "付款后到手764哦", "price", "unsupported"),
+        ([("customer", "有活动吗")], "七夕力度挺大的", "event", "unsupported"),
+        ([("customer", "订单号:[订单x] 查下")], "麻烦您提供一下订单号", "asks", "contradicted"),
+        ([("customer", "那你帮我查查")], "已经帮您催促了", "done", "unsupported"),
+        ([("customer", "下单了")], "今天下午就能发出", "delivery_time", "unsupported"),
     ],
 )
 def test_invented_facts_are_unsupported(

@@ -410,3 +410,16 @@ def test_a_slot_left_unfilled_is_marked_and_ranked_below_complete_ones(fresh: Bu
     if sid in [s["id"] for s in served]:
         marked = next(s for s in served if s["id"] == sid)
         assert marked["needs_edit"] and marked["slots"] == ["订单号"]
+
+
+def test_suggest_does_not_repeat_what_the_guide_already_said(fresh: Bundle) -> None:
+    ask = "这件大衣起球吗"
+    said = "亲，这款是双面呢，不容易起球哦"
+    sid = _add(fresh, said, [ask, ask], action="answer_product_question")
+    engine = engine_for(fresh)
+    first = engine.suggest(make_conversation("x", [("customer", ask)]), k=3)["suggestions"]
+    assert said in [s["text"] for s in first]
+    again = engine.suggest(
+        make_conversation("x", [("customer", ask), ("guide", said), ("customer", ask)]), k=3
+    )["suggestions"]
+    assert sid not in [s["id"] for s in again]
