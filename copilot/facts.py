@@ -69,11 +69,12 @@ _DONE = re.compile(
     r"已经?(?:为您|帮您|给您|替您)?(?:申请|提交|操作|备注|催促|催|升级|登记|反馈|退款|退回|取消|修改"
     r"|补发|安排|处理|解锁|到账|审核|驳回|通过|开具|开好|寄出|发到|发放|发给|放进|备好|留好|锁定)"
     r"|(?:退款|审核|处理|申请|售后)中|显示(?:是有|有|是)?(?:申请|退款|取消)过"
+    r"|(?:联系|反馈|催|问)了(?:一?下)?(?:快递|仓库|厂家|站点|物流|师傅|同事|主管)"
 )
 """A state of the order or of the guide's own work (「已为您提交」, 「退款中」): the chat must say it."""
 _ASK = re.compile(
     r"(?:提供|发|告知|告诉|给|留|报|输入|复制|发送)(?:一下|下)?(?:您的?|我|小妹)?(?:一下|下)?"
-    r"(?P<what>订单号|订单编号|订单|手机号|电话号码|电话|地址|照片|图片|截图)"
+    r"(?P<what>订单号|订单编号|订单|手机号|电话号码|电话|地址|照片|图片|截图|具体数据|身高体重|尺寸|三围)"
 )
 _ASKED_KIND = {
     "订单号": "order",
@@ -86,6 +87,10 @@ _ASKED_KIND = {
     "照片": "image",
     "图片": "image",
     "截图": "image",
+    "具体数据": "measure",
+    "身高体重": "measure",
+    "尺寸": "measure",
+    "三围": "measure",
 }
 # What a customer has already given, by the masks and placeholders it leaves in the text.
 _GIVEN = {
@@ -93,6 +98,9 @@ _GIVEN = {
     "phone": re.compile(r"\[(?:手机号|电话)[^\]]{0,4}\]"),
     "address": re.compile(r"\[地址[^\]]{0,4}\]"),
     "image": re.compile(r"\[(?:图片|链接|视频)[^\]]{0,4}\]"),
+    "measure": re.compile(
+        r"\d+(?:\.\d+)?\s*(?:cm|CM|厘米|公分|kg|KG|公斤|斤)|(?:身高|体重|腰围|臀围|胸围)\s*\d+"
+    ),
 }
 _WHEN_SHIPS = re.compile(
     r"(?:什么时候|啥时候|何时|多久|几天|怎么还|还不|还没)[^，。？！?]{0,4}(?:发货|发|寄)"

@@ -34,7 +34,6 @@ from copilot.schema import Conversation
 from copilot.slots import Filled, SlotValues, fill
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle, Prediction
-from models.embedders import OfflineEmbedder
 from models.scripts import (
     Script,
     ScriptLibrary,
@@ -55,7 +54,11 @@ class EngineConfig:
     """Weights and sizes of the suggestion engine.
 
     Attributes:
-        candidates: index entries retrieved per query (each of dense and sparse).
+        candidates: index entries retrieved per query (each of dense and sparse); one query
+            reads the last few messages, another the customer's last turn alone.
+        action_candidates: best scripts (by lift or evidence) added as candidates for each of
+            the two likeliest next actions, at the current intent ...
+        action_candidates_min: ... when that action's probability is at least this.
         w_match: weight of the bundle's reply-matching score of the script for this context
             (learned from the brand's (context, reply) pairs; 0 when the bundle has none).
         w_relevance, w_action, w_reply, w_lift, w_intent: rerank weights (they sum to 1):
@@ -76,6 +79,8 @@ class EngineConfig:
     """
 
     candidates: int = 50
+    action_candidates: int = 10
+    action_candidates_min: float = 0.15
     w_match: float = 0.35
     w_relevance: float = 0.35
     w_action: float = 0.30
@@ -136,6 +141,7 @@ class SuggestionEngine:
         # Reply-matching vectors of scripts, computed the first time a script is a candidate.
         self._match_memo: dict[int, tuple[np.ndarray, Any]] = {}
         self.catalog: Catalog = bundle.catalog or Catalog()
+        self._top_memo: dict[tuple[str, str | None, int], list[int]] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -374,6 +380,26 @@ class SuggestionEngine:
             vector, tokens or None, k=cfg.candidates, candidates=cfg.candidates, exclude=exclude
         )
         best = self._best_fused(fused)
+        # The customer's last turn gets its own candidates: in a long chat the context query
+        # is about what was said before, and the new question would go unanswered.
+        last, last_tokens = self._last_question(conversation)
+        if last is not None or last_tokens:
+            again = index.search(
+                last,
+                last_tokens or None,
+                k=cfg.candidates,
+                candidates=cfg.candidates,
+                exclude=exclude,
+            )
+            for sid, score in self._best_fused(again).items():
+                best[sid] = max(best.get(sid, 0.0), score)
+        # And the best scripts of the likeliest next actions: a complaint gets apologies to
+        # choose from even when no earlier complaint reads like this one.
+        for action, p in sorted((actions or {}).items(), key=lambda kv: -kv[1])[:2]:
+            if p >= cfg.action_candidates_min:
+                for sid in self._best_of(action, intent):
+                    if sid not in self.library.banned:
+                        best.setdefault(sid, 0.0)
         if not best:
             return []
         sids = list(best)
@@ -438,6 +464,18 @@ class SuggestionEngine:
                 self._match(conversation, script_ids),
             )
         ]
+
+    def _best_of(self, action: str, intent: str | None) -> list[int]:
+        """The ``action_candidates`` best scripts of an action (at this intent when it has some)."""
+        key = (action, intent, len(self.library.scripts))  # scripts added later count too
+        hit = self._top_memo.get(key)
+        if hit is None:
+            lib, n = self.library, self.config.action_candidates
+            pool = [s for s in lib.scripts if s.action == action]
+            here = [s for s in pool if s.intent == intent] or pool
+            here.sort(key=lambda s: (-s.lift_lower, -s.uses, s.id))
+            hit = self._top_memo[key] = [s.id for s in here[:n]]
+        return hit
 
     def _best_fused(self, fused: Sequence[Any]) -> dict[int, float]:
         best: dict[int, float] = {}
@@ -510,21 +548,28 @@ class SuggestionEngine:
         )
 
     def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
+        """The query of the conversation so far: its last few messages."""
         texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]
-        query = context_text(texts, self.library.config.context_turns)[
-            -self.config.max_query_chars :
-        ]
+        return self._encode(context_text(texts, self.library.config.context_turns))
+
+    def _last_question(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
+        """The query of the customer's last turn alone (what must be answered now)."""
+        turn: list[str] = []
+        for m in reversed(conversation.messages):
+            if m.role == "guide":
+                break
+            if m.role == "customer":
+                turn.insert(0, self.pipeline.mask(m.text)[0])
+        return self._encode(" ".join(turn))
+
+    def _encode(self, query: str) -> tuple[np.ndarray | None, list[str]]:
+        query = query[-self.config.max_query_chars :]
         if not query.strip():
             return None, []
         embedder = self.bundle.embedder
-        # Tokenise once: the offline embedder memoises the tokens its vector is made of.
         vector = embedder.encode([query])[0]
-        raw = (
-            embedder.tokens(query)
-            if isinstance(embedder, OfflineEmbedder)
-            else self.pipeline.process(query).tokens
-        )
-        tokens = index_tokens(raw)
+        # The offline embedder memoises the tokens its vector was made of.
+        tokens = index_tokens(embedder.tokens(query))
         return (vector if float(np.abs(vector).sum()) > 0 else None), tokens
 
     def _by_script(self, hits: Sequence[tuple[int, float]], by_use: bool = True) -> list[_Ranked]:
