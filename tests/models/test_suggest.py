@@ -423,3 +423,20 @@ def test_suggest_does_not_repeat_what_the_guide_already_said(fresh: Bundle) -> N
         make_conversation("x", [("customer", ask), ("guide", said), ("customer", ask)]), k=3
     )["suggestions"]
     assert sid not in [s["id"] for s in again]
+
+
+def test_a_logistics_complaint_gets_an_apology_or_a_logistics_step_first(
+    engine: SuggestionEngine,
+) -> None:
+    """The customer's last question decides, even after a chat about a product."""
+    conversation = make_conversation(
+        "x",
+        [
+            ("customer", "这件大衣M码有吗"),
+            ("guide", "有的亲"),
+            ("customer", "下单三天了还没发货，物流也查不到，你们怎么回事"),
+        ],
+    )
+    top = engine.suggest(conversation, k=3)["suggestions"]
+    assert top and top[0]["action"] in {"soothe_and_escalate", "logistics_info"}
+    assert not {s["action"] for s in top} & {"size_advice", "recommend_product"}
