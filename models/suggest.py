@@ -16,7 +16,6 @@ suggestions or none, never an error.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,18 +27,18 @@ from copilot.analyzers.labels import LabelAnalyzer
 from copilot.catalog import Catalog
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
-from copilot.facts import Evidence
 from copilot.pipeline import Doc
 from copilot.schema import Conversation
-from copilot.slots import Filled, SlotValues, fill
+from copilot.slots import SlotValues, fill
 from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle, Prediction
+from models.grounding import Ranked as _Ranked
+from models.grounding import diversify, ground
 from models.scripts import (
     Script,
     ScriptLibrary,
     context_text,
     index_tokens,
-    reply_key,
     script_reason,
 )
 
@@ -54,11 +53,7 @@ class EngineConfig:
     """Weights and sizes of the suggestion engine.
 
     Attributes:
-        candidates: index entries retrieved per query (each of dense and sparse); one query
-            reads the last few messages, another the customer's last turn alone.
-        action_candidates: best scripts (by lift or evidence) added as candidates for each of
-            the two likeliest next actions, at the current intent ...
-        action_candidates_min: ... when that action's probability is at least this.
+        candidates: index entries retrieved per query (each of dense and sparse).
         w_match: weight of the bundle's reply-matching score of the script for this context
             (learned from the brand's (context, reply) pairs; 0 when the bundle has none).
         w_relevance, w_action, w_reply, w_lift, w_intent: rerank weights (they sum to 1):
@@ -79,8 +74,6 @@ class EngineConfig:
     """
 
     candidates: int = 50
-    action_candidates: int = 10
-    action_candidates_min: float = 0.15
     w_match: float = 0.35
     w_relevance: float = 0.35
     w_action: float = 0.30
@@ -96,14 +89,6 @@ class EngineConfig:
     min_lift: float = 1.0
     min_lift_uses: int = 5
     max_query_chars: int = 600
-
-
-@dataclass
-class _Ranked:
-    script: Script
-    score: float
-    relevance: float
-    filled: Filled | None = None
 
 
 class SuggestionEngine:
@@ -141,7 +126,6 @@ class SuggestionEngine:
         # Reply-matching vectors of scripts, computed the first time a script is a candidate.
         self._match_memo: dict[int, tuple[np.ndarray, Any]] = {}
         self.catalog: Catalog = bundle.catalog or Catalog()
-        self._top_memo: dict[tuple[str, str | None, int], list[int]] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -222,48 +206,28 @@ class SuggestionEngine:
         }
 
     def _ground(self, conversation: Conversation, ranked: list[_Ranked]) -> list[_Ranked]:
-        """Fill each candidate's slots from the chat; drop those asserting what it does not say.
-
-        A candidate whose slots are all filled comes before any that leaves one for the guide
-        (``needs_edit``), whatever their scores; one that names a product the chat does not, or
-        states a fact (logistics, delivery time, price, promotion, stock, place) the chat, the
-        catalogue and today's promotions do not support, is not served
-        (:mod:`copilot.slots`, :mod:`copilot.facts`).
-        """
-        cfg = self.config
+        """Fill each candidate from the chat and drop those it does not support (a step)."""
         messages = [
             (m.role, self.pipeline.mask(m.text)[0])
             for m in conversation.messages
             if m.role != "system"
         ]
         day = next((m.ts.date() for m in reversed(conversation.messages) if m.ts), None)
-        values = SlotValues.of(messages, self.catalog, day)
-        evidence = Evidence.of(messages, self.catalog, day)
-        said = {reply_key(t) for r, t in messages if r == "guide"}
-        complete: list[_Ranked] = []
-        partial: list[_Ranked] = []
-        for r in ranked[: cfg.candidates]:
-            if r.score < cfg.min_score or (
-                r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift
-            ):
-                continue
-            if not self._fits(r.script, values):
-                continue
-            filled = fill(r.script.text, values)
-            if reply_key(filled.text) in said:
-                continue  # the guide said it already in this chat
-            problems = evidence.problems(filled.text)
-            if problems and self._vouched(r.script):
-                # The brand's own words (written or pinned) state its facts; they are still
-                # never served against the chat or about a product it does not name.
-                problems = [
-                    p for p in problems if p.verdict == "contradicted" or p.kind == "product"
-                ]
-            if problems:
-                continue
-            grounded = dataclasses.replace(r, filled=filled)
-            (partial if filled.needs_edit else complete).append(grounded)
-        return complete + partial
+        return ground(
+            ranked[: self.config.candidates],
+            messages,
+            self.catalog,
+            day=day,
+            keep=lambda r: self._servable(r),
+            vouched=self._vouched,
+        )
+
+    def _servable(self, r: _Ranked) -> bool:
+        """Scored high enough, and not a script that loses (lift below ``min_lift``)."""
+        cfg = self.config
+        return r.score >= cfg.min_score and not (
+            r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift
+        )
 
     def coaching(
         self, conversation: Conversation, report: Mapping[str, Any], limit: int = 5
@@ -380,26 +344,6 @@ class SuggestionEngine:
             vector, tokens or None, k=cfg.candidates, candidates=cfg.candidates, exclude=exclude
         )
         best = self._best_fused(fused)
-        # The customer's last turn gets its own candidates: in a long chat the context query
-        # is about what was said before, and the new question would go unanswered.
-        last, last_tokens = self._last_question(conversation)
-        if last is not None or last_tokens:
-            again = index.search(
-                last,
-                last_tokens or None,
-                k=cfg.candidates,
-                candidates=cfg.candidates,
-                exclude=exclude,
-            )
-            for sid, score in self._best_fused(again).items():
-                best[sid] = max(best.get(sid, 0.0), score)
-        # And the best scripts of the likeliest next actions: a complaint gets apologies to
-        # choose from even when no earlier complaint reads like this one.
-        for action, p in sorted((actions or {}).items(), key=lambda kv: -kv[1])[:2]:
-            if p >= cfg.action_candidates_min:
-                for sid in self._best_of(action, intent):
-                    if sid not in self.library.banned:
-                        best.setdefault(sid, 0.0)
         if not best:
             return []
         sids = list(best)
@@ -464,18 +408,6 @@ class SuggestionEngine:
                 self._match(conversation, script_ids),
             )
         ]
-
-    def _best_of(self, action: str, intent: str | None) -> list[int]:
-        """The ``action_candidates`` best scripts of an action (at this intent when it has some)."""
-        key = (action, intent, len(self.library.scripts))  # scripts added later count too
-        hit = self._top_memo.get(key)
-        if hit is None:
-            lib, n = self.library, self.config.action_candidates
-            pool = [s for s in lib.scripts if s.action == action]
-            here = [s for s in pool if s.intent == intent] or pool
-            here.sort(key=lambda s: (-s.lift_lower, -s.uses, s.id))
-            hit = self._top_memo[key] = [s.id for s in here[:n]]
-        return hit
 
     def _best_fused(self, fused: Sequence[Any]) -> dict[int, float]:
         best: dict[int, float] = {}
@@ -552,16 +484,6 @@ class SuggestionEngine:
         texts = [self.pipeline.mask(m.text)[0] for m in conversation.messages if m.role != "system"]
         return self._encode(context_text(texts, self.library.config.context_turns))
 
-    def _last_question(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
-        """The query of the customer's last turn alone (what must be answered now)."""
-        turn: list[str] = []
-        for m in reversed(conversation.messages):
-            if m.role == "guide":
-                break
-            if m.role == "customer":
-                turn.insert(0, self.pipeline.mask(m.text)[0])
-        return self._encode(" ".join(turn))
-
     def _encode(self, query: str) -> tuple[np.ndarray | None, list[str]]:
         query = query[-self.config.max_query_chars :]
         if not query.strip():
@@ -582,55 +504,16 @@ class SuggestionEngine:
         ranked.sort(key=lambda r: (-r.score, r.script.id))
         return ranked
 
-    @staticmethod
-    def _fits(script: Script, values: SlotValues) -> bool:
-        """A script that speaks of a kind of product is for chats about that kind only."""
-        if not script.products or ("[商品]" not in script.text and "[品类]" not in script.text):
-            return True
-        return values.kind is None or values.kind in script.products
-
     def _vouched(self, script: Script) -> bool:
         """A script the brand vouches for: written by headquarters or pinned by a supervisor."""
         return script.id in self.library.pinned or script.source.get("kind") == "written"
 
     def _diverse(self, ranked: list[_Ranked], k: int) -> list[_Ranked]:
-        """Maximal marginal relevance over reply embeddings, then the safety check."""
-        cfg = self.config
-        pool = [
-            r
-            for r in ranked
-            if r.score >= cfg.min_score
-            and not (r.script.uses >= cfg.min_lift_uses and r.script.lift < cfg.min_lift)
-        ][: max(4 * k, 12)]
-        # Complete suggestions first: one left for the guide to edit never outranks them.
-        chosen: list[_Ranked] = []
-        vectors = self.library.reply_vectors
-        lam = self.config.mmr_lambda
-        while pool and len(chosen) < k:
-            if chosen:
-                picked = vectors[[c.script.id for c in chosen]]
-                sims = vectors[[r.script.id for r in pool]] @ picked.T
-                # Two scripts of the same action are alike even when worded differently: a guide
-                # is better served by a promotion, a value argument and a close than by three
-                # promotions.
-                same = np.asarray(
-                    [[r.script.action == c.script.action for c in chosen] for r in pool],
-                    dtype=np.float32,
-                )
-                sims = 0.6 * np.clip(sims, 0.0, 1.0) + 0.4 * same
-                mmr = [
-                    lam * r.score - (1 - lam) * float(s.max())
-                    for r, s in zip(pool, sims, strict=True)
-                ]
-            else:
-                mmr = [r.score for r in pool]
-            edit = np.asarray([r.filled is not None and r.filled.needs_edit for r in pool])
-            if not edit.all():
-                mmr = [m if not e else float("-inf") for m, e in zip(mmr, edit, strict=True)]
-            best = pool.pop(int(np.argmax(mmr)))
-            if self._safe(best.filled.text if best.filled else best.script.text):
-                chosen.append(best)
-        return chosen
+        """The k most useful and different candidates that pass the safety check (a step)."""
+        pool = [r for r in ranked if self._servable(r)][: max(4 * k, 12)]
+        return diversify(
+            pool, k, self.library.reply_vectors, self.config.mmr_lambda, safe=self._safe
+        )
 
     def _safe(self, text: str) -> bool:
         """Never serve a compliance violation or unmasked personal data."""
