@@ -37,6 +37,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -239,6 +240,15 @@ def _promotion_claims(text: str) -> list[Claim]:
 
 def claims(text: str, catalog: Catalog | None = None) -> list[Claim]:
     """The facts ``text`` states, in kind order (negated ones with ``polarity=False``)."""
+    out = list(_claims(text))
+    if catalog:
+        out += [Claim("product", w) for w in catalog.words_in(text)]
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _claims(text: str) -> tuple[Claim, ...]:
+    # Scripts and chat lines come back request after request: read each text once.
     out: list[Claim] = []
     for rank, pattern in _LOGISTICS:
         for m in pattern.finditer(text):
@@ -255,9 +265,7 @@ def claims(text: str, catalog: Catalog | None = None) -> list[Claim]:
         out.append(Claim("stock", m.group(), not _negated(text, m.start())))
     out += [Claim("stock", m.group(), False) for m in _STOCK_NO.finditer(text)]
     out += [Claim("place", m.group()) for m in _PLACE.finditer(text)]
-    if catalog:
-        out += [Claim("product", w) for w in catalog.words_in(text)]
-    return out
+    return tuple(out)
 
 
 @dataclass

@@ -53,6 +53,7 @@ def ground(
     day: date | None = None,
     keep: Callable[[Ranked], bool] = lambda _r: True,
     vouched: Callable[[Script], bool] = lambda _s: False,
+    enough: int | None = None,
 ) -> list[Ranked]:
     """The candidates a guide could send in this chat, filled, complete ones first.
 
@@ -64,6 +65,8 @@ def ground(
         keep: candidates it rejects are dropped first (too low a score ...).
         vouched: scripts the brand vouches for (written, pinned): their own facts stand, but
             they are still dropped when the chat contradicts them or they name another product.
+        enough: stop once this many complete candidates are found (the rest would not be
+            picked): the check costs per candidate.
     """
     values = SlotValues.of(messages, catalog, day)
     evidence = Evidence.of(messages, catalog, day)
@@ -83,6 +86,8 @@ def ground(
             continue
         grounded = dataclasses.replace(r, filled=filled)
         (partial if filled.needs_edit else complete).append(grounded)
+        if enough is not None and len(complete) >= enough:
+            break
     return complete + partial
 
 

@@ -193,7 +193,7 @@ class SuggestionEngine:
         ranked = self.rank(
             conversation, actions={a.label: a.confidence for a in actions}, intent=intent["label"]
         )
-        chosen = self._diverse(self._ground(conversation, ranked), k)
+        chosen = self._diverse(self._ground(conversation, ranked, _pool_size(k)), k)
         suggestions = [self._public(r, intent["label"]) for r in chosen]
         return {
             "intent": intent,
@@ -205,7 +205,9 @@ class SuggestionEngine:
             "bundle": self.bundle.name,
         }
 
-    def _ground(self, conversation: Conversation, ranked: list[_Ranked]) -> list[_Ranked]:
+    def _ground(
+        self, conversation: Conversation, ranked: list[_Ranked], enough: int | None = None
+    ) -> list[_Ranked]:
         """Fill each candidate from the chat and drop those it does not support (a step)."""
         messages = [
             (m.role, self.pipeline.mask(m.text)[0])
@@ -220,6 +222,7 @@ class SuggestionEngine:
             day=day,
             keep=lambda r: self._servable(r),
             vouched=self._vouched,
+            enough=enough,
         )
 
     def _servable(self, r: _Ranked) -> bool:
@@ -510,7 +513,7 @@ class SuggestionEngine:
 
     def _diverse(self, ranked: list[_Ranked], k: int) -> list[_Ranked]:
         """The k most useful and different candidates that pass the safety check (a step)."""
-        pool = [r for r in ranked if self._servable(r)][: max(4 * k, 12)]
+        pool = [r for r in ranked if self._servable(r)][: _pool_size(k)]
         return diversify(
             pool, k, self.library.reply_vectors, self.config.mmr_lambda, safe=self._safe
         )
@@ -571,6 +574,11 @@ class SuggestionEngine:
     def _flags(self, conversation: Conversation) -> list[dict[str, Any]]:
         """Compliance flags of the conversation's guide messages so far (as scoring gives them)."""
         return [f.as_dict() for f in compliance_flags(conversation, self._hits)]
+
+
+def _pool_size(k: int) -> int:
+    """Candidates the diversity step chooses k from."""
+    return max(4 * k, 12)
 
 
 def engine_for(bundle: Bundle, config: EngineConfig | None = None) -> SuggestionEngine:
