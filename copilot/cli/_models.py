@@ -671,6 +671,10 @@ def suggest(
                 highlight=False,
             )
             console.print(s["text"], highlight=False)
+            if s.get("needs_edit"):
+                console.print(
+                    f"[yellow]需编辑：请补全 {'、'.join(s['slots'])}[/]", highlight=False
+                )
             console.print(
                 f"[dim]{s['reason']} · 来源 {_source(s['source'])}[/]",
                 highlight=False,
