@@ -299,6 +299,10 @@ change it (scoring streams millions of messages once each, so it keeps a small o
 _SVD_SAMPLE = 40_000
 
 
+_JOIN = " | "
+"""How a context joins its turns (:func:`models.scripts.context_text`)."""
+
+
 class OfflineEmbedder(Embedder):
     """TF-IDF over jieba words and character n-grams, reduced by truncated SVD; no downloads.
 
@@ -616,6 +620,13 @@ class OfflineEmbedder(Embedder):
         if cache is None:
             cache = self.__dict__["_token_cache"] = {}
         tokens = cache.get(text)
+        if tokens is None and _JOIN in text and len(text) <= self.max_chars:
+            # A context is its turns joined with " | ": jieba cuts at the separator anyway, so
+            # its tokens are the turns' (most already memoised) around a "|".
+            parts = [self._tokens(part) for part in text.split(_JOIN)]
+            tokens = [*parts[0]]
+            for part in parts[1:]:
+                tokens += ["|", *part]
         if tokens is None:
             tokenize = self.tokenizer or _pipeline_tokens
             tokens = [t for t in tokenize(text[: self.max_chars]) if t and not t.isspace()]
