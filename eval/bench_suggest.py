@@ -490,6 +490,9 @@ def _size_stage(args: argparse.Namespace, report: Path) -> None:
         scripts, use_script, centroids, reply_vectors, index, mining, meta["stats"]
     )
     config = EngineConfig()
+    if bundle.reply_matcher is not None:
+        # As training does: the library's replies come encoded for reply matching (not timed).
+        bundle.reply_matcher.remember_replies([s.text for s in scripts])
     engine = SuggestionEngine(bundle, library, default_checker(), config)
     prefixes = _prefixes(args.warmup + args.queries, args.seed + 1000)
     warmup, timed = prefixes[: args.warmup], prefixes[args.warmup :]

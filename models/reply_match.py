@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections import defaultdict
@@ -203,8 +204,19 @@ class ReplyMatcher:
             n: t.detach().numpy().astype(np.float16).astype(np.float32) for n, t in towers.items()
         }
         self.action_weight_: float | None = None
+        self.library_: tuple[np.ndarray, Any] | None = None
         self._embedder = embedder
         return self
+
+    def remember_replies(self, replies: Sequence[str]) -> None:
+        """Encode a script library's replies now, in order, so serving reads them (``library_``).
+
+        Training has every reply's tokens at hand; a server would otherwise tokenise each
+        script the first time it is a candidate. Scripts added later are encoded when first met.
+        """
+        vectors, rows = self.encode_replies(list(replies)) if replies else (None, None)
+        self.library_ = None if vectors is None else (vectors.astype(np.float16), rows)
+        self.library_key_ = library_key(replies)
 
     def _hard_partners(self, pairs: Sequence[ReplyPair]) -> np.ndarray:
         """For each pair, another pair of the same intent with another reply (-1 when none)."""
@@ -304,6 +316,13 @@ class ReplyMatcher:
         directory.mkdir(parents=True, exist_ok=True)
         halves: dict[str, Any] = {n: t.astype(np.float16) for n, t in towers.items()}
         np.savez(directory / "towers.npz", **halves)
+        library = getattr(self, "library_", None)
+        if library is not None:
+            np.save(directory / "library_vectors.npy", library[0])
+            if sp.issparse(library[1]):
+                sp.save_npz(directory / "library_rows.npz", sp.csr_matrix(library[1]))
+            else:
+                np.save(directory / "library_rows.npy", np.asarray(library[1]))
         config = {
             "type": "reply_matcher",
             "params": {
@@ -320,6 +339,7 @@ class ReplyMatcher:
             },
             "history": self.history_,
             "action_weight": self.action_weight_,
+            "library_key": getattr(self, "library_key_", None),
         }
         (directory / "config.json").write_text(json.dumps(config), "utf-8")
 
@@ -340,9 +360,23 @@ class ReplyMatcher:
             raise BundleError(f"cannot load the reply matcher in '{directory}': {exc!r}") from exc
         matcher.history_ = list(config.get("history", []))
         matcher.action_weight_ = config.get("action_weight")
+        matcher.library_ = None
+        matcher.library_key_ = config.get("library_key")
+        try:
+            if (directory / "library_vectors.npy").exists():
+                rows_npz, rows_npy = directory / "library_rows.npz", directory / "library_rows.npy"
+                rows = sp.load_npz(rows_npz).tocsr() if rows_npz.exists() else np.load(rows_npy)
+                matcher.library_ = (np.load(directory / "library_vectors.npy"), rows)
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"cannot load the reply matcher in '{directory}': {exc!r}") from exc
         if embedder is not None:
             matcher.bind(embedder)
         return matcher
+
+
+def library_key(replies: Sequence[str]) -> str:
+    """A digest of a script library's replies, in order: which library ``library_`` encodes."""
+    return hashlib.sha256("\n".join(replies).encode("utf-8")).hexdigest()[:16]
 
 
 def _mm(torch: Any, rows: Any, weight: Any) -> Any:

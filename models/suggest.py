@@ -34,6 +34,7 @@ from copilot.text import TextPipeline, default_pipeline
 from models.bundle import Bundle, Prediction
 from models.grounding import Ranked as _Ranked
 from models.grounding import diversify, ground
+from models.reply_match import library_key
 from models.scripts import (
     Script,
     ScriptLibrary,
@@ -125,6 +126,7 @@ class SuggestionEngine:
         self._hits_memo: dict[tuple[str, str | None], list[Any]] = {}
         # Reply-matching vectors of scripts, computed the first time a script is a candidate.
         self._match_memo: dict[int, tuple[np.ndarray, Any]] = {}
+        self._stored: tuple[tuple[np.ndarray, Any] | None] | None = None
         self.catalog: Catalog = bundle.catalog or Catalog()
 
     # ------------------------------------------------------------------ public
@@ -473,14 +475,33 @@ class SuggestionEngine:
         if missing:
             if len(self._match_memo) > _MEMO_SIZE:
                 self._match_memo.clear()
-            vectors, raw = matcher.encode_replies([self.library.scripts[s].text for s in missing])
-            for n, sid in enumerate(missing):
-                self._match_memo[sid] = (vectors[n], raw[n])
+            # Scripts the bundle was trained with come encoded; others are encoded when met.
+            known = self._stored_replies(matcher)
+            stored = len(known[0]) if known is not None else 0
+            for sid in [s for s in missing if s < stored]:
+                assert known is not None
+                self._match_memo[sid] = (known[0][sid].astype(np.float32), known[1][sid])
+            new = [s for s in missing if s >= stored]
+            if new:
+                vectors, raw = matcher.encode_replies([self.library.scripts[s].text for s in new])
+                for n, sid in enumerate(new):
+                    self._match_memo[sid] = (vectors[n], raw[n])
         ctx, ctx_raw = matcher.encode_contexts([context])
         parts = [self._match_memo[sid] for sid in sids]
         return matcher.combine_rows(
             ctx[0], ctx_raw[0], np.vstack([p[0] for p in parts]), [p[1] for p in parts]
         )
+
+    def _stored_replies(self, matcher: Any) -> tuple[np.ndarray, Any] | None:
+        """The matcher's encoding of this library's scripts, if it encodes these scripts."""
+        if self._stored is None:
+            known = getattr(matcher, "library_", None)
+            texts = [s.text for s in self.library.scripts[: len(known[0])]] if known else []
+            fits = known is not None and getattr(matcher, "library_key_", None) == library_key(
+                texts
+            )
+            self._stored = (known if fits else None,)
+        return self._stored[0]
 
     def _query(self, conversation: Conversation) -> tuple[np.ndarray | None, list[str]]:
         """The query of the conversation so far: its last few messages."""

@@ -942,6 +942,8 @@ def _fit_reply_matcher(
             "chosen": matcher.action_weight_,
             "R10@1_by_weight": table,
         }
+    if bundle.scripts is not None:
+        matcher.remember_replies([script.text for script in bundle.scripts.scripts])
     training["reply_matching"] = report
 
 

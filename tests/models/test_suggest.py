@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -440,3 +442,22 @@ def test_a_logistics_complaint_gets_an_apology_or_a_logistics_step_first(
     top = engine.suggest(conversation, k=3)["suggestions"]
     assert top and top[0]["action"] in {"soothe_and_escalate", "logistics_info"}
     assert not {s["action"] for s in top} & {"size_advice", "recommend_product"}
+
+
+def test_trained_scripts_come_encoded_for_reply_matching(bundle: Bundle, tmp_path: Path) -> None:
+    """Serving reads the scripts' reply-matching vectors stored at training (same scores)."""
+    matcher, library = bundle.reply_matcher, bundle.scripts
+    assert matcher is not None and library is not None
+    bundle.save(tmp_path / "b")
+    loaded = load_bundle(tmp_path / "b")
+    engine = engine_for(loaded)
+    stored = engine._stored_replies(loaded.reply_matcher)
+    assert stored is not None and len(stored[0]) == len(library.scripts)
+    fresh, _ = matcher.encode_replies([s.text for s in library.scripts[:20]])
+    assert np.allclose(stored[0][:20].astype(np.float32), fresh, atol=2e-3)
+    # A library that changed is not read from the stored vectors.
+    assert loaded.scripts is not None
+    loaded.scripts.scripts[0] = dataclasses.replace(
+        loaded.scripts.scripts[0], text="完全不同的一句话"
+    )
+    assert engine_for(loaded)._stored_replies(loaded.reply_matcher) is None
