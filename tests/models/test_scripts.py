@@ -14,6 +14,7 @@ import pytest
 from copilot.compliance import default_checker
 from copilot.errors import ConfigError, InputError
 from copilot.schema import Conversation
+from copilot.slots import template
 from copilot.taxonomy import default_taxonomy
 from copilot.text import default_pipeline
 from models.embedders import OfflineEmbedder
@@ -76,7 +77,7 @@ def _embedder() -> OfflineEmbedder:
 def _mine(
     conversations: Sequence[Conversation], **kwargs: Any
 ) -> tuple[ScriptLibrary, dict[str, Script]]:
-    """Mine with the tests' embedder; scripts by their text."""
+    """Mine with the tests' embedder; scripts by their text (as written, before slots)."""
     library = mine_scripts(
         conversations,
         _labels_of,
@@ -86,7 +87,12 @@ def _mine(
         pipeline=default_pipeline(),
         **kwargs,
     )
-    return library, {s.text: s for s in library.scripts}
+    by_text = {s.text: s for s in library.scripts}
+    written = {text for c in conversations for text in (m.text for m in c.messages)}
+    # Mined scripts are templates ([尺码] for M码): find each by the text it was mined from.
+    return library, {
+        text: by_text[template(text)] for text in written if template(text) in by_text
+    } | by_text
 
 
 def _uses(prefix: str, reply: Turn, after: Sequence[Turn], guides: Sequence[str | None]) -> list:
@@ -276,8 +282,8 @@ def test_mining_without_any_reply_is_refused() -> None:
 
 def test_min_uses_applies_without_outcomes() -> None:
     corpus = _uses("a", GOOD, [THANKS], ["g-1", "g-2"]) + _uses("b", VAGUE, [THANKS], ["g-3"])
-    _library, scripts = _mine(corpus, config=MiningConfig(min_uses=2))
-    assert set(scripts) == {GOOD[1]}
+    library, _scripts = _mine(corpus, config=MiningConfig(min_uses=2))
+    assert [s.text for s in library.scripts] == [template(GOOD[1])]
 
 
 # ----------------------------------------------------------------------------- the formula
