@@ -44,7 +44,16 @@ from copilot.catalog import POINTER, Catalog, Product, word_pattern
 from copilot.facts import CITIES
 from copilot.text import PII_PLACEHOLDERS
 
-__all__ = ["SLOT_NAMES", "Filled", "SlotValues", "fill", "product_kinds", "slots_in", "template"]
+__all__ = [
+    "SLOT_NAMES",
+    "Filled",
+    "SlotValues",
+    "fill",
+    "has_words",
+    "product_kinds",
+    "slots_in",
+    "template",
+]
 
 SLOT_NAMES: dict[str, str] = {
     "product": "商品",
@@ -198,6 +207,14 @@ def product_kinds(text: str, catalog: Catalog | None) -> list[str]:
         elif word in catalog.categories or re.search(f"{POINTER}{re.escape(word)}", text):
             out.append(word)
     return list(dict.fromkeys(out))
+
+
+def has_words(text: str, least: int = 2) -> bool:
+    """Whether ``text`` says anything besides its slots: ``least`` Chinese characters or a word."""
+    bare = _PLACEHOLDER.sub("", text)
+    return len(re.findall(r"[\u4e00-\u9fff]", bare)) >= least or bool(
+        re.search(r"[A-Za-z]{3,}", bare)
+    )
 
 
 def slots_in(text: str) -> list[str]:

@@ -86,7 +86,7 @@ from copilot.compliance import ComplianceChecker
 from copilot.errors import BundleError, ConfigError, InputError
 from copilot.replies import in_shop_voice, moves
 from copilot.schema import Conversation
-from copilot.slots import product_kinds, template
+from copilot.slots import has_words, product_kinds, template
 from copilot.text import TextPipeline
 from models.embedders import Embedder
 from models.script_index import ScriptIndex
@@ -685,6 +685,8 @@ def _candidates(
                 continue
             voiced = in_shop_voice(text)
             reply = template(voiced, catalog)
+            if not has_words(reply):
+                continue  # only slots and symbols ([订单号], [数字]): nothing of a script
             candidate = _Candidate(
                 conversation.conversation_id,
                 i + first,

@@ -9,7 +9,7 @@ import pytest
 from copilot.catalog import Catalog, Product, Promotion, learn_terms
 from copilot.facts import Evidence
 from copilot.replies import belong_together, in_shop_voice, moves, utterances
-from copilot.slots import SlotValues, fill, slots_in, template
+from copilot.slots import SlotValues, fill, has_words, slots_in, template
 
 CATALOG = Catalog(
     [
@@ -163,3 +163,11 @@ def test_learned_terms_are_product_words_customers_ask_about() -> None:
         ["买的冰箱坏了", "订单号多少"],
     ]
     assert learn_terms(chats, lambda t: __import__("jieba").lcut(t)) == ["冰箱"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("[数字]", False), ("[订单号] [日期]", False), ("[订单号] 这个订单吗", True), ("好的", True)],
+)
+def test_a_reply_of_only_slots_is_not_a_script(text: str, expected: bool) -> None:
+    assert has_words(text) is expected
