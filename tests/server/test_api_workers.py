@@ -169,12 +169,20 @@ def test_a_reload_on_one_worker_reaches_the_other(
     )
     assert response.status_code == 200, response.text
     assert response.json()["bundle"].startswith("renamed@")
-    time.sleep(3 * SYNC_SECONDS + 1.0)  # the other worker loads the bundle itself
-    workers.on_each_worker(
-        "GET",
-        "/readyz",
-        lambda r: r.status_code == 200 and r.json()["bundle"].startswith("renamed@"),
-    )
+    # The other worker loads the bundle itself at its next sync: wait for it (a loaded
+    # machine takes longer than a few sync periods to load a bundle).
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            workers.on_each_worker(
+                "GET",
+                "/readyz",
+                lambda r: r.status_code == 200 and r.json()["bundle"].startswith("renamed@"),
+            )
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the other worker never served the new bundle"
+            time.sleep(SYNC_SECONDS)
 
 
 def test_a_killed_worker_is_replaced_and_serves_the_reloaded_bundle(workers: Workers) -> None:
