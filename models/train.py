@@ -855,12 +855,9 @@ def _mine(
 
     pipeline = default_pipeline()
     embedder = bundle.embedder
-    # The offline embedder has already tokenised (and memoised) these contexts for their vectors.
-    tokenize = (
-        embedder.tokens
-        if isinstance(embedder, OfflineEmbedder)
-        else (lambda t: pipeline.process(t).tokens)
-    )
+    # The embedder's own tokens: the offline one has already tokenised (and memoised) these
+    # contexts for their vectors.
+    tokenize = embedder.tokens
     try:
         bundle.scripts = mine_scripts(
             source,

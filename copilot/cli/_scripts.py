@@ -164,16 +164,6 @@ def _check_safe(text: str, checker: ComplianceChecker, pipeline: TextPipeline) -
         )
 
 
-def _tokenizer(bundle: Bundle, pipeline: TextPipeline) -> Callable[[str], Sequence[str]]:
-    """The tokens the library was mined with (``models.train``): the offline embedder's own."""
-    from models.embedders import OfflineEmbedder
-
-    embedder = bundle.embedder
-    if isinstance(embedder, OfflineEmbedder):
-        return embedder.tokens
-    return lambda text: pipeline.process(text).tokens
-
-
 @scripts_app.command("import")
 def import_(
     library_csv: Annotated[
@@ -215,7 +205,7 @@ def import_(
             rows,
             taxonomy=bundle.taxonomy,
             embedder=bundle.embedder,
-            tokenize=_tokenizer(bundle, pipeline),
+            tokenize=bundle.embedder.tokens,  # as the library was mined (models.train)
             checker=default_checker(),
             pipeline=pipeline,
             file=library_csv.name,
