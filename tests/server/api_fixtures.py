@@ -12,7 +12,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import Engine, make_url, text
 
 from copilot.schema import Conversation
 from copilot.synth import generate
@@ -124,6 +126,25 @@ def create_keys(url: str, keys: Mapping[str, Mapping[str, Any]]) -> dict[str, st
             return {name: create_api_key(session, **spec)[0] for name, spec in keys.items()}
     finally:
         engine.dispose()
+
+
+@contextmanager
+def empty_database(backend: str, tmp: Path, admin: Callable[[], Engine]) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file in ``tmp``, or a fresh PostgreSQL schema
+    (made with ``admin()``, the ``postgres_admin`` engine, and dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'copilot.db'}"
+        return
+    engine = admin()
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(engine.url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @contextmanager

@@ -9,17 +9,18 @@ each other's rows and can run beside other test sessions on the same server.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from server.db import make_engine, make_session_factory, migrate
+from tests.server.api_fixtures import empty_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_SCRIPT = ROOT / "scripts" / "postgres.sh"
@@ -59,19 +60,9 @@ def postgres_admin(postgres_url: str) -> Iterator[Engine]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'copilot.db'}"
-        return
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(admin.url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin = functools.partial(request.getfixturevalue, "postgres_admin")
+    with empty_database(request.param, tmp_path, admin) as url:
+        yield url
 
 
 @pytest.fixture

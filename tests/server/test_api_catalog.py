@@ -7,13 +7,12 @@ One server per backend for the module; each test starts by replacing the whole c
 
 from __future__ import annotations
 
-import uuid
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, make_url, text
 
 from copilot.catalog import Catalog, Product
 from server import catalog_service
@@ -21,7 +20,7 @@ from server.db import make_engine, make_session_factory
 from server.db.catalog import upsert_products
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.server.api_fixtures import LiveServer, assert_error, live_server
+from tests.server.api_fixtures import LiveServer, assert_error, empty_database, live_server
 
 COAT = {"name": "双面羊绒大衣", "category": "大衣", "price": "¥1299", "attributes": "尺码:S/M/L"}
 SHIRT = {"name": "真丝衬衫", "category": "衬衫", "price": 499, "attributes": {"面料": "真丝"}}
@@ -36,24 +35,11 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp(f"api-catalog-{request.param}")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'copilot.db'}"
-    else:
-        admin: Engine = request.getfixturevalue("postgres_admin")
-        schema = f"test_{uuid.uuid4().hex[:12]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        pg = make_url(admin.url).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = pg.render_as_string(hide_password=False)
-    settings = Settings(bundle_dir=scoring_bundle_dir, data_dir=tmp, database_url=url)
-    try:
+    admin = functools.partial(request.getfixturevalue, "postgres_admin")
+    with empty_database(request.param, tmp, admin) as url:
+        settings = Settings(bundle_dir=scoring_bundle_dir, data_dir=tmp, database_url=url)
         with live_server(settings) as running:
             yield running
-    finally:
-        if schema is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def _post(server: LiveServer, body: dict[str, Any], key: str = "admin") -> dict[str, Any]:

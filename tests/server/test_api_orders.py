@@ -7,17 +7,16 @@ One server per backend for the module; each test uses customers and conversation
 
 from __future__ import annotations
 
-import uuid
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, make_url, text
 
 from server.settings import Settings
 from tests.builders import timed_conversation_dict
-from tests.server.api_fixtures import LiveServer, assert_error, live_server
+from tests.server.api_fixtures import LiveServer, assert_error, empty_database, live_server
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -27,24 +26,11 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp(f"api-orders-{request.param}")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'copilot.db'}"
-    else:
-        admin: Engine = request.getfixturevalue("postgres_admin")
-        schema = f"test_{uuid.uuid4().hex[:12]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        pg = make_url(admin.url).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = pg.render_as_string(hide_password=False)
-    settings = Settings(bundle_dir=scoring_bundle_dir, data_dir=tmp, database_url=url)
-    try:
+    admin = functools.partial(request.getfixturevalue, "postgres_admin")
+    with empty_database(request.param, tmp, admin) as url:
+        settings = Settings(bundle_dir=scoring_bundle_dir, data_dir=tmp, database_url=url)
         with live_server(settings) as running:
             yield running
-    finally:
-        if schema is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def _chat(
