@@ -229,9 +229,14 @@ def _open_job(job: ScoreJob, output: Path, manifest: dict[str, Any]) -> tuple[Wo
     resumed = False
     if work.exists():
         if not job.resume:
+            # A live run holds the lock: say so (lock() raises) rather than advise deleting the
+            # parts it is writing. Only a directory nobody holds may be deleted.
+            work.lock()
+            work.unlock()
             raise InputError(
-                f"an unfinished scoring job of {str(output)!r} is in {str(work.path)!r}; pass "
-                f"--resume to finish it, or delete that directory to score from the start"
+                f"an unfinished scoring job of {str(output)!r} is in {str(work.path)!r} and no "
+                f"run is using it; pass --resume to finish it, or delete that directory to score "
+                f"from the start"
             )
         work.lock()
         try:

@@ -298,6 +298,25 @@ def test_score_file_refuses_a_second_run_on_the_same_output(
     assert score_file(replace(job, resume=True)).scored == 120
 
 
+def test_score_file_second_run_without_resume_does_not_advise_deleting_a_live_runs_parts(
+    corpus_path: Path, stub_bundle: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "scores.jsonl"
+    job = _job(corpus_path, output, stub_bundle, batch_size=50)
+    _half_done_job(job, done=(0,))
+    holder = WorkDir(work_dir_path(output))
+    holder.lock()  # as a live run would hold it
+    try:
+        with pytest.raises(InputError, match="another `copilot score` run is writing") as caught:
+            score_file(job)
+    finally:
+        holder.unlock()
+    assert "delete" not in str(caught.value)
+    assert work_dir_path(output).is_dir()
+    with pytest.raises(InputError, match="pass --resume to finish it, or delete"):
+        score_file(job)  # nobody holds it now: deleting it is the other way out
+
+
 def test_score_file_reports_progress_to_the_total(
     corpus_path: Path, stub_bundle: Path, tmp_path: Path
 ) -> None:
