@@ -5,6 +5,7 @@
     CopilotError                 base; never raised itself
     ├── InputError               bad user input: a file, a record, an argument, a label
     │   ├── RecordError          one unreadable record (becomes a quarantine entry)
+    │   ├── BrokenInputError     an input file that breaks off part-way (a cut .gz)
     │   └── NotFoundError        an id that names nothing stored (a suggestion, a conversation)
     ├── ConfigError              a bad setting, taxonomy or rubric file
     ├── NotFittedError           a trainable component used before ``fit``
@@ -20,6 +21,7 @@ says what was wrong, the value received, what is valid, and how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "BrokenInputError",
     "BundleError",
     "ConfigError",
     "CopilotError",
@@ -53,6 +55,11 @@ class RecordError(InputError):
         self.reason = reason
         self.line = line
         self.raw = raw
+
+
+class BrokenInputError(InputError):
+    """An input file that cannot be read past some point (a cut ``.gz``, an I/O error); the
+    records before the break were read, so a batch can keep them and report the break."""
 
 
 class NotFoundError(InputError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
-from copilot.batch.chunks import DEFAULT_SCORER, Chunk, ChunkResult, iter_chunks
+from copilot.batch.chunks import DEFAULT_SCORER, Chunk, ChunkResult, Item, iter_chunks
 from copilot.batch.local import ScorerSpec, run_local
 from copilot.batch.outputs import report_format
 from copilot.batch.parts import (
@@ -32,7 +33,7 @@ from copilot.batch.parts import (
     work_dir_path,
     write_json_atomic,
 )
-from copilot.errors import BundleError, ConfigError, InputError
+from copilot.errors import BrokenInputError, BundleError, ConfigError, InputError
 
 __all__ = ["ENGINES", "JobSummary", "ProgressCallback", "ScoreJob", "score_file"]
 
@@ -109,7 +110,9 @@ class JobSummary:
     and ``quarantined`` the lines of the quarantine file (unreadable records plus conversations
     whose scoring failed). ``records`` is the reader's own count (rows for message-row files).
     ``conversations_per_s`` is the rate of this run (items scored now / ``elapsed_s``); a resumed
-    run reuses ``chunks_reused`` chunks scored before.
+    run reuses ``chunks_reused`` chunks scored before. ``input_error`` is None, or the reader's
+    message when the input broke off part-way (a cut ``.gz``): the counts are then of the items
+    read before the break, which were scored and written like any others.
     """
 
     read: int
@@ -135,6 +138,7 @@ class JobSummary:
     quarantine: str
     summary: str
     finished_at: str
+    input_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict."""
@@ -207,19 +211,23 @@ def _check_same_job(work: WorkDir, old: Mapping[str, Any], new: Mapping[str, Any
         )
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(path: Path) -> int | None:
     """Lines of a (possibly gzip) file: about the items of a conversation JSONL file.
 
-    Only for the progress bar's total and ETA; blank lines are counted too.
+    Only for the progress bar's total and ETA; blank lines are counted too. None when the file
+    cannot be read to its end (a cut ``.gz``): the reader reports that, with its message.
     """
     with path.open("rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         handle: Any = gzip.GzipFile(fileobj=raw) if gzipped else raw
         count, last = 0, b"\n"
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            count += block.count(b"\n")
-            last = block[-1:]
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                count += block.count(b"\n")
+                last = block[-1:]
+        except (OSError, EOFError, zlib.error):
+            return None
         return count + (last != b"\n")
 
 
@@ -298,7 +306,9 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
         progress: called as ``progress(phase, done, total)`` while the job runs.
 
     Returns:
-        The :class:`JobSummary` (also written to ``OUT.summary.json``).
+        The :class:`JobSummary` (also written to ``OUT.summary.json``). When the input breaks
+        off part-way (a cut ``.gz``), what was read before the break is scored and written and
+        ``input_error`` holds the reader's message: check it.
 
     Raises:
         InputError: a bad option or input file; an unfinished job exists and ``resume`` is
@@ -336,10 +346,19 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
         done_before = work.completed()
         state = _Progress(progress, total)
         sizes: list[int] = []
+        broken: list[BrokenInputError] = []
+
+        def readable() -> Iterator[Item]:
+            # An input that breaks off part-way ends the stream there; the items read before
+            # the break are scored and merged, and the summary reports the break.
+            try:
+                yield from reader
+            except BrokenInputError as exc:
+                broken.append(exc)
 
         def pending() -> Iterator[Chunk]:
             with reader:
-                for chunk in iter_chunks(reader, job.batch_size):
+                for chunk in iter_chunks(readable(), job.batch_size):
                     sizes.append(len(chunk.items))
                     if chunk.index in done_before:
                         state.advance(len(chunk.items), fresh=False)
@@ -383,6 +402,7 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
             chunks=len(sizes),
             reused=len(done_before & set(range(len(sizes)))),
             resumed=resumed,
+            input_error=str(broken[0]) if broken else None,
         )
         write_json_atomic(summary_path(output), summary.to_dict())
         checkpoint("merge-summary")
@@ -404,6 +424,8 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
         summary.elapsed_s,
         output,
     )
+    if summary.input_error is not None:
+        logger.warning("the input broke off after %d items: %s", summary.read, summary.input_error)
     return summary
 
 
@@ -418,6 +440,7 @@ def _summary(
     chunks: int,
     reused: int,
     resumed: bool,
+    input_error: str | None,
 ) -> JobSummary:
     return JobSummary(
         read=stats.scored + stats.quarantined,
@@ -443,6 +466,7 @@ def _summary(
         quarantine=str(quarantine_path(job.output)),
         summary=str(summary_path(job.output)),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        input_error=input_error,
     )
 
 

@@ -86,8 +86,9 @@ def score(
 
     Writes OUTPUT, OUTPUT.quarantine.jsonl (unreadable records and conversations whose scoring
     failed) and OUTPUT.summary.json. Exit code 0 when every conversation was scored, 2 when some
-    were quarantined (or on a usage error), 1 on a runtime failure; an interrupted run keeps its
-    finished chunks in OUTPUT.parts/ and --resume finishes it.
+    were quarantined, on a usage error, or when the input breaks off part-way (a cut .gz: what
+    was read before the break is scored and written), 1 on a runtime failure; an interrupted run
+    keeps its finished chunks in OUTPUT.parts/ and --resume finishes it.
 
     Example: copilot score logs.jsonl -o scores.csv --bundle models/default --workers 2
     """
@@ -125,6 +126,14 @@ def score(
             err_console.print(f"[bold red]error:[/] {exc}{_resume_hint(output)}", highlight=False)
             raise typer.Exit(1) from exc
     _print_summary(summary)
+    if summary.input_error is not None:
+        # The same message as `copilot validate`; what was read before the break is kept.
+        err_console.print(f"[bold red]error:[/] {summary.input_error}", highlight=False)
+        err_console.print(
+            f"the {summary.read:,} conversations read before the break are scored in {output}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     if summary.quarantined:
         raise typer.Exit(2)
 

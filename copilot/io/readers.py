@@ -53,7 +53,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from copilot.errors import InputError, RecordError
+from copilot.errors import BrokenInputError, InputError, RecordError
 from copilot.io.wecom import Thread, ThreadGrouper, parse_message
 from copilot.schema import (
     CHINA_TZ,
@@ -472,7 +472,8 @@ class _Source:
         return suffixes[-1] if suffixes else ""
 
     def peek(self, n: int) -> list[bytes]:
-        """The first ``n`` lines, without consuming them."""
+        """The first ``n`` lines, without consuming them (fewer when the file breaks off sooner:
+        reading the lines raises the break, after the lines before it)."""
         if self.stdin:
             while len(self._prefix) < n:
                 line = sys.stdin.buffer.readline()
@@ -490,6 +491,8 @@ class _Source:
                 out.append(line)
                 if len(out) >= n:
                     break
+        except BrokenInputError:
+            pass
         finally:
             lines.close()
         return out
@@ -513,7 +516,9 @@ class _Source:
             with gzip.open(self.path, "rb") if self.gzip else open(self.path, "rb") as f:
                 yield from f
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"cannot read {self.name!r}: {exc} (is the file complete?)") from exc
+            raise BrokenInputError(
+                f"cannot read {self.name!r}: {exc} (is the file complete?)"
+            ) from exc
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -125,6 +126,31 @@ def test_cli_score_unfinished_job_needs_resume(
     result = _score(scored_corpus, "-o", output, "-b", scoring_bundle_dir)
     assert result.exit_code == 2
     assert "pass --resume to finish it" in " ".join(result.stderr.split())
+
+
+def test_cli_score_cut_gzip_input_says_what_validate_says_and_keeps_what_was_read(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    whole = tmp_path / "logs.jsonl"
+    write_conversations(whole, generate(40, seed=46))
+    packed = gzip.compress(whole.read_bytes())
+    source = tmp_path / "cut.jsonl.gz"
+    source.write_bytes(packed[: len(packed) // 2])
+    output = tmp_path / "scores.jsonl"
+
+    validated = runner.invoke(app, ["validate", str(source)])
+    result = _score(source, "-o", output, "-b", scoring_bundle_dir)
+
+    assert validated.exit_code == result.exit_code == 2, result.output
+    message = " ".join(validated.stderr.split())
+    assert message.startswith("error: cannot read") and "is the file complete?" in message
+    assert message in " ".join(result.stderr.split())
+    summary = json.loads(_side(output, ".summary.json").read_text("utf-8"))
+    assert 0 < summary["read"] == summary["scored"] < 40
+    assert summary["input_error"] in message
+    ids = [orjson.loads(line)["conversation_id"] for line in whole.read_bytes().splitlines()]
+    assert [r["conversation_id"] for r in read_reports(output)] == ids[: summary["read"]]
+    assert not work_dir_path(output).exists()
 
 
 # --------------------------------------------------------------------------- kill -9 and resume

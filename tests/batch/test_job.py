@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -315,6 +317,33 @@ def test_score_file_second_run_without_resume_does_not_advise_deleting_a_live_ru
     assert work_dir_path(output).is_dir()
     with pytest.raises(InputError, match="pass --resume to finish it, or delete"):
         score_file(job)  # nobody holds it now: deleting it is the other way out
+
+
+def test_score_file_input_cut_short_scores_what_was_read_and_reports_the_break(
+    corpus_path: Path, stub_bundle: Path, tmp_path: Path
+) -> None:
+    whole = gzip.compress(corpus_path.read_bytes())
+    source = tmp_path / "cut.jsonl.gz"
+    source.write_bytes(whole[: len(whole) // 2])
+    readable = 0
+    with gzip.open(source, "rb") as handle, contextlib.suppress(EOFError):
+        for _ in handle:
+            readable += 1
+    assert 0 < readable < 120
+    output = tmp_path / "scores.jsonl"
+
+    summary = score_file(_job(source, output, stub_bundle, batch_size=7, workers=2))
+
+    assert summary.input_error is not None
+    assert "is the file complete?" in summary.input_error
+    assert (summary.read, summary.scored, summary.quarantined) == (readable, readable, 0)
+    expected = [
+        json.loads(line)["conversation_id"]
+        for line in corpus_path.read_bytes().splitlines()[:readable]
+    ]
+    assert _ids(output) == expected
+    assert _summary(output)["input_error"] == summary.input_error
+    assert not work_dir_path(output).exists()
 
 
 def test_score_file_reports_progress_to_the_total(
