@@ -27,6 +27,7 @@ from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError,
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
 from server.auth import Principal
+from server.db import begin_write
 from server.db import orders as orders_repo
 from server.db import repository as repo
 from server.db.models import ConversationRow, ServedSuggestion
@@ -82,10 +83,15 @@ T = TypeVar("T")
 
 
 def _write(session: Session, work: Callable[[], T]) -> T:
-    """Run ``work`` (writes through ``session``) and commit, retrying what concurrent writers
-    cause: SQLite's "database is locked" (a read transaction that cannot become a write one
-    is refused at once, whatever the busy timeout) and a unique-key race when two requests
-    create the same conversation (the retry finds it stored and updates it).
+    """Run ``work`` (writes through ``session``) in one transaction and commit, retrying what
+    concurrent writers cause.
+
+    On SQLite the transaction takes the write lock before ``work`` reads anything
+    (:func:`server.db.begin_write`), so another process cannot commit between what ``work``
+    reads and what it writes. Retried: SQLite's "database is locked" (the lock stayed taken
+    past the busy timeout), a unique-key race when two requests create the same conversation
+    (the retry finds it stored and updates it), and PostgreSQL's deadlock and serialization
+    failures (it rolled one transaction back so the other could go on).
 
     Raises:
         ConfigError: the database stayed locked (answered as 503, "retry").
@@ -94,13 +100,15 @@ def _write(session: Session, work: Callable[[], T]) -> T:
     for attempt in range(_WRITE_ATTEMPTS):
         try:
             with _SQLITE_WRITER if sqlite else contextlib.nullcontext():
+                begin_write(session)
                 result = work()
                 session.commit()
             return result
         except (IntegrityError, OperationalError) as exc:
             session.rollback()
             locked = isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
-            if not (locked or isinstance(exc, IntegrityError)) or attempt == _WRITE_ATTEMPTS - 1:
+            retry = locked or isinstance(exc, IntegrityError) or _rolled_back_for_another(exc)
+            if not retry or attempt == _WRITE_ATTEMPTS - 1:
                 if locked:
                     raise ConfigError(
                         "the database is busy with other writes; retry the request (or use "
@@ -109,6 +117,11 @@ def _write(session: Session, work: Callable[[], T]) -> T:
                 raise
             time.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _rolled_back_for_another(exc: OperationalError) -> bool:
+    """PostgreSQL broke a deadlock or a serialization conflict by failing this transaction."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def parse_time(value: str | None, name: str) -> TimeBound | None:

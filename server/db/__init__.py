@@ -47,6 +47,7 @@ from server.db.repository import (
 )
 from server.db.session import (
     MIGRATIONS_DIR,
+    begin_write,
     describe_url,
     make_engine,
     make_session_factory,
@@ -66,6 +67,7 @@ __all__ = [
     "acceptance_by_guide",
     "acceptance_by_script",
     "authenticate",
+    "begin_write",
     "bundle_state",
     "check_key_scope",
     "create_api_key",

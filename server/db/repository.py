@@ -50,6 +50,7 @@ from server.db.models import (
     ServerState,
     utcnow,
 )
+from server.db.session import begin_write
 
 __all__ = [
     "OUTCOMES",
@@ -278,6 +279,28 @@ def _conversation_values(conversation: Conversation, report: dict[str, Any]) -> 
     }
 
 
+def _lock_conversations(session: Session, ids: Sequence[str]) -> dict[str, ConversationRow]:
+    """The stored rows of ``ids`` (sorted), locked until the transaction ends and read fresh.
+
+    On SQLite the transaction takes the database's write lock first (:func:`begin_write`); on
+    PostgreSQL each row is locked with ``SELECT ... FOR UPDATE``, so a concurrent writer of the
+    same id waits here and then reads what this one committed. Either way the values read are
+    the stored ones when the UPDATE is made, so it writes every column that differs from them.
+    """
+    begin_write(session)
+    rows: dict[str, ConversationRow] = {}
+    for chunk in _chunks(ids):
+        stmt = (
+            select(ConversationRow)
+            .where(ConversationRow.conversation_id.in_(chunk))
+            .order_by(ConversationRow.conversation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)  # not what this session saw earlier
+        )
+        rows.update((row.conversation_id, row) for row in session.scalars(stmt))
+    return rows
+
+
 def upsert_conversations(
     session: Session, items: Sequence[tuple[Conversation, dict[str, Any]]]
 ) -> list[UpsertStatus]:
@@ -285,7 +308,10 @@ def upsert_conversations(
 
     A conversation already stored is replaced whole: its fields, messages, report and flags
     (never duplicated). A conversation that occurs twice in ``items`` is stored once, as its
-    last occurrence.
+    last occurrence. Replacing is atomic per conversation, also when other processes store the
+    same ids at once: the stored rows are locked before they are read (the write lock on
+    SQLite, ``FOR UPDATE`` on PostgreSQL), so a concurrent writer waits, then replaces what
+    this one committed.
 
     Args:
         session: an open session; the caller commits.
@@ -312,36 +338,35 @@ def upsert_conversations(
             )
         prepared.append((cid, values, messages, _flag_rows(cid, report)))
 
-    ids = list(dict.fromkeys(cid for cid, *_ in prepared))
-    rows: dict[str, ConversationRow] = {}
+    # Ids in sorted order throughout: two writers with overlapping ids lock them, and create
+    # the new ones, in the same order, so neither waits on the other in a cycle.
+    ids = sorted({cid for cid, *_ in prepared})
+    rows = _lock_conversations(session, ids)
     for chunk in _chunks(ids):
-        stmt = select(ConversationRow).where(ConversationRow.conversation_id.in_(chunk))
-        rows.update((row.conversation_id, row) for row in session.scalars(stmt))
         session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(chunk)))
         session.execute(delete(FlagRow).where(FlagRow.conversation_id.in_(chunk)))
     for row in rows.values():
         session.expire(row, ["messages", "flags"])
 
-    children: dict[str, list[MessageRow | FlagRow]] = {}
     statuses: list[UpsertStatus] = []
+    stored = set(rows)
+    for cid, *_ in prepared:  # a second occurrence in this call updates the first
+        statuses.append("updated" if cid in stored else "created")
+        stored.add(cid)
+    last = {cid: (values, messages, flags) for cid, values, messages, flags in prepared}
     now = utcnow()
-    for cid, values, messages, flags in prepared:
+    for cid in ids:
+        values, messages, flags = last[cid]
         existing = rows.get(cid)
         if existing is None:
-            rows[cid] = ConversationRow(
-                conversation_id=cid, created_at=now, updated_at=now, **values
+            session.add(
+                ConversationRow(conversation_id=cid, created_at=now, updated_at=now, **values)
             )
-            session.add(rows[cid])
-            statuses.append("created")
         else:
             for name, value in values.items():
                 setattr(existing, name, value)
             existing.updated_at = now
-            statuses.append("updated")
-        for stale in children.pop(cid, []):  # an earlier occurrence in this same call
-            session.expunge(stale)
-        children[cid] = [*messages, *flags]
-        session.add_all(children[cid])
+        session.add_all([*messages, *flags])
     session.flush()
     return statuses
 

@@ -27,7 +27,14 @@ from sqlalchemy.pool import StaticPool
 
 from copilot.errors import ConfigError
 
-__all__ = ["MIGRATIONS_DIR", "describe_url", "make_engine", "make_session_factory", "migrate"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "begin_write",
+    "describe_url",
+    "make_engine",
+    "make_session_factory",
+    "migrate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +130,32 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
         The factory; ``with factory.begin() as session:`` commits on success.
     """
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def begin_write(session: Session) -> None:
+    """Make the session's transaction a writer before it reads what it is going to change.
+
+    Python's ``sqlite3`` (as SQLAlchemy uses it) runs reads outside any transaction and opens
+    one only at the first INSERT, UPDATE or DELETE, so another process can commit between a
+    read and the write that relies on it (a lost update). On SQLite this begins the transaction
+    with ``BEGIN IMMEDIATE``, which takes the database's write lock at once (waiting up to the
+    busy timeout), so what the transaction reads afterwards stays as read until it commits.
+    A transaction that has written already holds the lock and is left as it is. On PostgreSQL
+    it does nothing: lock the rows themselves (``SELECT ... FOR UPDATE``).
+
+    Args:
+        session: the session whose transaction will write; the caller commits.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: "database is locked", when another writer kept the
+            lock past the busy timeout (the caller may retry).
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    sqlite3_connection = connection.connection.driver_connection
+    if not getattr(sqlite3_connection, "in_transaction", False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(engine_or_url: Engine | str | URL) -> None:
