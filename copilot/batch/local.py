@@ -6,16 +6,25 @@ reports never travel back through the parent. At most ``2 * workers`` chunks are
 memory stays flat however long the input is. Workers are started with the ``forkserver`` method
 where the platform has it (a clean process that imports the scoring code once and forks workers
 from it: no threads or open files of the parent are inherited), else ``spawn``.
+
+Workers die with the parent, however it ends (``kill -9`` included): each holds the read end of
+a pipe whose only write end is the parent's, and exits when it reads end-of-file there. Orphaned
+workers would otherwise wait for work forever, each holding a loaded bundle, and keep the fork
+server and the resource tracker alive with them; a crash-and-``--resume`` cycle would add more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
+import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +108,17 @@ def run_local(
 # --- the worker pool ----------------------------------------------------------------------------
 
 _worker: dict[str, Any] = {}
+# Write ends of the workers' lifelines of pools stopped by an error: their workers may still be
+# finishing a chunk, so the ends stay open until this process exits.
+_lifelines: list[Connection] = []
 
 
-def _init_worker(spec: ScorerSpec, work_path: str) -> None:
+def _init_worker(spec: ScorerSpec, work_path: str, lifeline: Connection) -> None:
     """Pool initializer: load the scorer once per process; keep a failure to raise per task."""
     # Ctrl-C reaches the whole process group: the parent handles it and stops the pool, so the
     # workers need not each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(lifeline)
     _worker["work"] = WorkDir(Path(work_path))
     try:
         _worker["scorer"] = spec.load()
@@ -113,6 +126,22 @@ def _init_worker(spec: ScorerSpec, work_path: str) -> None:
         _worker["error"] = exc
         return
     _one_thread_each()
+
+
+def _exit_with_parent(lifeline: Connection) -> None:
+    """Exit this worker as soon as the parent's end of ``lifeline`` closes (the parent died).
+
+    A parent-death signal (``prctl(PR_SET_PDEATHSIG)``) would not do: a forkserver worker's
+    parent is the fork server, which outlives a killed parent as long as its workers do.
+    """
+
+    def watch() -> None:
+        # The parent never sends: this returns (raises EOFError) only when its end closes.
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv_bytes()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="copilot-lifeline", daemon=True).start()
 
 
 def _one_thread_each() -> None:
@@ -148,11 +177,13 @@ def _run_pool(
     on_done: Callable[[ChunkResult], None],
 ) -> None:
     limit = 2 * workers
+    context = _context()
+    lifeline, parent_end = context.Pipe(duplex=False)
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=_context(),
+        mp_context=context,
         initializer=_init_worker,
-        initargs=(spec, str(work.path)),
+        initargs=(spec, str(work.path), lifeline),
     )
     in_flight: set[Future[ChunkResult]] = set()
 
@@ -170,5 +201,8 @@ def _run_pool(
         drain(0)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
+        _lifelines.append(parent_end)
         raise
     pool.shutdown(wait=True)
+    parent_end.close()
+    lifeline.close()

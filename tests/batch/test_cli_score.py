@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -250,3 +251,54 @@ def test_cli_score_killed_anywhere_then_resumed_scores_each_conversation_once(
     assert sorted(p.name for p in output.parent.iterdir()) == [
         "scores.jsonl", "scores.jsonl.quarantine.jsonl", "scores.jsonl.summary.json",
     ]  # fmt: skip
+
+
+def _session_members(session: int) -> set[int]:
+    """The live (not zombie) processes of ``session``, read from /proc."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text("utf-8")
+        except OSError:  # ended meanwhile
+            continue
+        # After "(comm)": state, ppid, pgrp, session, ...
+        state, _, _, sid = stat[stat.rindex(")") + 2 :].split()[:4]
+        if int(sid) == session and state not in ("Z", "X"):
+            members.add(int(entry.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_cli_score_killed_parent_takes_its_workers_with_it(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "logs.jsonl"
+    write_conversations(source, generate(300, seed=47))
+    output = tmp_path / "scores.jsonl"
+    work = work_dir_path(output)
+    marker = tmp_path / "paused"
+    # Its own session: every process it starts (fork server, resource tracker, workers) is in
+    # it, and stays in it when orphaned.
+    process = _start(source, output, scoring_bundle_dir, 2, None, marker)
+    try:
+        _wait_for(
+            lambda: work.is_dir() and any(work.glob("part-*.jsonl.gz")),
+            process,
+            "the first part",
+            marker,
+        )
+        children = _session_members(process.pid) - {process.pid}
+        assert len(children) >= 3, children  # the fork server and two workers at least
+
+        os.kill(process.pid, signal.SIGKILL)  # the parent only, as `kill -9 PID` does
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _session_members(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _session_members(process.pid), _stderr(marker)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.poll()
