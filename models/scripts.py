@@ -71,7 +71,7 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -448,11 +448,13 @@ class ScriptLibrary:
     def __len__(self) -> int:
         return len(self.scripts)
 
-    def banned_uses(self) -> set[int]:
-        """Index entries of banned scripts (excluded from every search)."""
-        if not self.banned:
+    def banned_uses(self, banned: Collection[int] | None = None) -> set[int]:
+        """Index entries of banned scripts (excluded from every search): of ``banned`` (one
+        store's bans), or of the library's own when ``None``."""
+        banned = self.banned if banned is None else banned
+        if not banned:
             return set()
-        return {int(i) for i in np.flatnonzero(np.isin(self.use_script, list(self.banned)))}
+        return {int(i) for i in np.flatnonzero(np.isin(self.use_script, list(banned)))}
 
     def assign(
         self, reply: str, action: str | None, vector: np.ndarray | None = None

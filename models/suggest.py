@@ -16,7 +16,7 @@ suggestions or none, never an error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ from models.scripts import (
     script_reason,
 )
 
-__all__ = ["EngineConfig", "SuggestionEngine", "engine_for"]
+__all__ = ["EngineConfig", "ScriptStates", "SuggestionEngine", "engine_for"]
 
 _MEMO_SIZE = 100_000
 """Messages whose labels a suggestion engine remembers (cleared when full, ~30 MB)."""
@@ -92,6 +92,19 @@ class EngineConfig:
     max_query_chars: int = 600
 
 
+@dataclass(frozen=True)
+class ScriptStates:
+    """The pins and bans that hold for one store's conversations.
+
+    Attributes:
+        pinned: script ids boosted (``EngineConfig.pin_boost``) and vouched for.
+        banned: script ids never served.
+    """
+
+    pinned: frozenset[int] = frozenset()
+    banned: frozenset[int] = frozenset()
+
+
 class SuggestionEngine:
     """Suggests the next guide reply from a bundle's script library.
 
@@ -117,6 +130,7 @@ class SuggestionEngine:
         self.config = config or EngineConfig()
         self.pipeline = pipeline or default_pipeline()
         self._acceptance: dict[int, tuple[int, int, float]] = {}
+        self._store_states: dict[str, ScriptStates] = {}
         # The scoring pipeline's labeller, remembering messages: a guide's tool asks again on
         # every new message with the whole conversation so far.
         self._labeller = LabelAnalyzer(bundle, memo_size=_MEMO_SIZE)
@@ -165,6 +179,24 @@ class SuggestionEngine:
             table[int(sid)] = (int(judged), int(accepted), (smoothed - rate) / span)
         self._acceptance = table
 
+    def set_store_states(self, states: Mapping[str, ScriptStates]) -> None:
+        """Pins and bans of single stores, ``{store_id: ScriptStates}``.
+
+        A conversation of one of these stores is served with its store's pins and bans in place
+        of the library's (``library.pinned``, ``library.banned``, which hold for every other
+        conversation), so each entry is the store's whole set: the caller merges in what holds
+        for every store. The mapping replaces the previous one in one assignment, so it is safe
+        to call while other threads suggest.
+        """
+        self._store_states = dict(states)
+
+    def script_states(self, store_id: str | None) -> ScriptStates:
+        """The pins and bans that hold for a conversation of ``store_id``."""
+        found = self._store_states.get(store_id) if store_id is not None else None
+        if found is not None:
+            return found
+        return ScriptStates(frozenset(self.library.pinned), frozenset(self.library.banned))
+
     def set_catalog(self, catalog: Catalog | None) -> None:
         """Use ``catalog`` (products, promotions) to fill slots and check facts from now on.
 
@@ -189,14 +221,19 @@ class SuggestionEngine:
 
         The steps: the chat's state (intent, next actions) -> candidate scripts ranked for it
         -> each filled from the chat and checked against it (:meth:`_ground`) -> the k most
-        useful and different (:meth:`_diverse`) -> the safety check.
+        useful and different (:meth:`_diverse`) -> the safety check. The pins and bans are
+        those of the conversation's store (:meth:`script_states`).
         """
+        states = self.script_states(conversation.store_id)
         intent, actions = self.signals(conversation)
         ranked = self.rank(
-            conversation, actions={a.label: a.confidence for a in actions}, intent=intent["label"]
+            conversation,
+            actions={a.label: a.confidence for a in actions},
+            intent=intent["label"],
+            states=states,
         )
-        chosen = self._diverse(self._ground(conversation, ranked, _pool_size(k)), k)
-        suggestions = [self._public(r, intent["label"]) for r in chosen]
+        chosen = self._diverse(self._ground(conversation, ranked, _pool_size(k), states), k)
+        suggestions = [self._public(r, states) for r in chosen]
         return {
             "intent": intent,
             "actions": [
@@ -208,9 +245,15 @@ class SuggestionEngine:
         }
 
     def _ground(
-        self, conversation: Conversation, ranked: list[_Ranked], enough: int | None = None
+        self,
+        conversation: Conversation,
+        ranked: list[_Ranked],
+        enough: int | None = None,
+        states: ScriptStates | None = None,
     ) -> list[_Ranked]:
-        """Fill each candidate from the chat and drop those it does not support (a step)."""
+        """Fill each candidate from the chat and drop those it does not support (a step); the
+        scripts ``states`` pins (by default the conversation's store's) are vouched for."""
+        pinned = (states or self.script_states(conversation.store_id)).pinned
         messages = [
             (m.role, self.pipeline.mask(m.text)[0])
             for m in conversation.messages
@@ -223,7 +266,7 @@ class SuggestionEngine:
             self.catalog,
             day=day,
             keep=lambda r: self._servable(r),
-            vouched=self._vouched,
+            vouched=lambda script: self._vouched(script, pinned),
             enough=enough,
         )
 
@@ -319,18 +362,21 @@ class SuggestionEngine:
         actions: dict[str, float] | None = None,
         intent: str | None = None,
         method: str = "engine",
+        states: ScriptStates | None = None,
     ) -> list[_Ranked]:
         """Scripts for the next reply, best first, before diversity and safety filtering.
 
         ``method`` selects the ranking: ``engine`` (everything), ``dense`` or ``bm25`` (one
         retriever alone, for evaluation baselines), ``matcher`` (the retrieved scripts by reply
-        matching alone).
+        matching alone). ``states`` are the pins and bans to apply (by default those of the
+        conversation's store).
         """
         vector, tokens = self._query(conversation)
         if vector is None and not tokens:
             return []
+        states = states or self.script_states(conversation.store_id)
         index, cfg = self.library.index, self.config
-        exclude = self.library.banned_uses()
+        exclude = self.library.banned_uses(states.banned)
         if method == "dense":
             hits = (
                 [(i, s) for i, s in index.search_dense(vector, cfg.candidates, exclude=exclude)]
@@ -359,7 +405,13 @@ class SuggestionEngine:
                 by_use=False,
             )
         scores = self._engine_scores(
-            sids, best, vector, actions or {}, intent, self._match(conversation, sids)
+            sids,
+            best,
+            vector,
+            actions or {},
+            intent,
+            states.pinned,
+            self._match(conversation, sids),
         )
         out = [
             _Ranked(self.library.scripts[sid], score, rel)
@@ -410,6 +462,7 @@ class SuggestionEngine:
                 vector,
                 actions or {},
                 intent,
+                self.script_states(conversation.store_id).pinned,
                 self._match(conversation, script_ids),
             )
         ]
@@ -428,6 +481,7 @@ class SuggestionEngine:
         vector: np.ndarray | None,
         actions: dict[str, float],
         intent: str | None,
+        pinned: Collection[int],
         match: np.ndarray | None = None,
     ) -> list[tuple[float, float]]:
         """``(score, relevance)`` of each script: match, relevance, action, lift, intent, pin, feedback."""
@@ -450,7 +504,7 @@ class SuggestionEngine:
                 + cfg.w_reply * max(r, 0.0)
                 + cfg.w_lift * min(max(script.lift_lower, 0.0), 3.0) / 3.0
                 + cfg.w_intent * (script.intent == intent)
-                + (cfg.pin_boost if sid in lib.pinned else 0.0)
+                + (cfg.pin_boost if sid in pinned else 0.0)
             )
             if sid in acceptance:
                 score += cfg.w_acceptance * acceptance[sid][2]
@@ -528,9 +582,9 @@ class SuggestionEngine:
         ranked.sort(key=lambda r: (-r.score, r.script.id))
         return ranked
 
-    def _vouched(self, script: Script) -> bool:
+    def _vouched(self, script: Script, pinned: Collection[int]) -> bool:
         """A script the brand vouches for: written by headquarters or pinned by a supervisor."""
-        return script.id in self.library.pinned or script.source.get("kind") == "written"
+        return script.id in pinned or script.source.get("kind") == "written"
 
     def _diverse(self, ranked: list[_Ranked], k: int) -> list[_Ranked]:
         """The k most useful and different candidates that pass the safety check (a step)."""
@@ -559,7 +613,7 @@ class SuggestionEngine:
             self._hits_memo[(text, domain)] = hits
         return hits
 
-    def _public(self, ranked: _Ranked, intent: str | None) -> dict[str, Any]:
+    def _public(self, ranked: _Ranked, states: ScriptStates) -> dict[str, Any]:
         s = ranked.script
         filled = ranked.filled or fill(s.text, SlotValues())
         return {
@@ -573,16 +627,13 @@ class SuggestionEngine:
             "lift": round(s.lift, 3),
             "n": s.uses,
             "source": dict(s.source),
-            "reason": self._reason(s, intent),
+            "reason": self._evidence(s, states) + self._feedback_note(s.id),
         }
 
-    def _reason(self, s: Script, intent: str | None) -> str:
-        return self._evidence(s) + self._feedback_note(s.id)
-
-    def _evidence(self, s: Script) -> str:
+    def _evidence(self, s: Script, states: ScriptStates) -> str:
         name = self.bundle.taxonomy.name_of
         reason = script_reason(s, name)
-        return f"主管置顶话术；{reason}" if s.id in self.library.pinned else reason
+        return f"主管置顶话术；{reason}" if s.id in states.pinned else reason
 
     def _feedback_note(self, script_id: int) -> str:
         """Guides' acceptance, once enough of them judged the script for it to mean something."""

@@ -11,8 +11,9 @@ under a request in flight::
              replace the reference                                           <- one assignment
              the old runtime is freed when its last request finishes
 
-What outlives a bundle is kept by the holder and applied to every new runtime: the supervisors'
-pins and bans (stored in the database, by script id), guides' feedback counts per script, and
+What outlives a bundle is kept by the holder and applied to every new runtime: the pins and bans
+(stored in the database, by script id: an admin's for every store, a supervisor's for its own
+stores), guides' feedback counts per script, and
 the brand's catalogue posted to ``/v1/catalog`` (which replaces the bundle's products and
 promotions; a part left empty, or no catalogue stored, keeps the bundle's own).
 """
@@ -34,7 +35,7 @@ from copilot.schema import Conversation, Message
 from copilot.scoring import Scorer, load_rubric
 from models.bundle import Bundle, load_bundle
 from models.rank import ReplyRanker
-from models.suggest import SuggestionEngine, engine_for
+from models.suggest import ScriptStates, SuggestionEngine, engine_for
 
 __all__ = ["Runtime", "RuntimeHolder", "build_runtime"]
 
@@ -159,6 +160,7 @@ class RuntimeHolder:
         self._rubric = rubric
         self.generation = generation
         self._states: dict[int, str] = {}
+        self._store_states: dict[str, dict[int, str]] = {}
         self._counts: dict[int, tuple[int, int]] = {}
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()  # guards _current, _states, _counts and _catalog together
@@ -171,8 +173,13 @@ class RuntimeHolder:
 
     @property
     def script_states(self) -> dict[int, str]:
-        """Script id -> ``"pinned"`` or ``"banned"``, as last applied."""
+        """Script id -> ``"pinned"`` or ``"banned"`` for every store, as last applied."""
         return dict(self._states)
+
+    @property
+    def store_script_states(self) -> dict[str, dict[int, str]]:
+        """Store id -> {script id -> ``"pinned"`` or ``"banned"``} set for that store alone."""
+        return {store: dict(states) for store, states in self._store_states.items()}
 
     def reload(
         self, bundle_dir: str | Path | None = None, generation: int | None = None
@@ -202,10 +209,23 @@ class RuntimeHolder:
         logger.info("bundle reloaded", extra={"old": old.name, "new": new.name})
         return old, new
 
-    def set_script_states(self, states: Mapping[int, str]) -> None:
-        """Apply every stored pin and ban (``{script_id: "pinned" | "banned"}``) to the live engine."""
+    def set_script_states(
+        self,
+        states: Mapping[int, str],
+        by_store: Mapping[str, Mapping[int, str]] | None = None,
+    ) -> None:
+        """Apply every stored pin and ban to the live engine.
+
+        Args:
+            states: ``{script_id: "pinned" | "banned"}`` for every store (an admin's); they
+                override the bundle's own.
+            by_store: ``{store_id: {script_id: state}}`` for single stores (a supervisor's).
+                In its store a ban wins over a pin for every store, and a ban for every store
+                wins over a store's pin.
+        """
         with self._lock:
             self._states = dict(states)
+            self._store_states = {s: dict(v) for s, v in (by_store or {}).items()}
             self._apply(self._current)
 
     def set_acceptance(self, counts: Mapping[int, tuple[int, int]]) -> None:
@@ -258,4 +278,13 @@ class RuntimeHolder:
         # New sets, assigned whole: a request iterating the old set is never disturbed.
         library.pinned = (set(runtime.bundle_pins) - banned) | pinned
         library.banned = (set(runtime.bundle_bans) - pinned) | banned
+        by_store = {}
+        for store, states in self._store_states.items():
+            store_banned = library.banned | {s for s, v in states.items() if v == "banned"}
+            store_pinned = library.pinned | {s for s, v in states.items() if v == "pinned"}
+            by_store[store] = ScriptStates(
+                pinned=frozenset(s for s in store_pinned - store_banned if 0 <= s < n),
+                banned=frozenset(s for s in store_banned if 0 <= s < n),
+            )
+        runtime.engine.set_store_states(by_store)
         runtime.engine.set_acceptance(self._counts)

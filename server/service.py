@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
+from models.suggest import ScriptStates
 from server.auth import Principal
 from server.db import begin_write
 from server.db import orders as orders_repo
@@ -524,7 +525,7 @@ def record_feedback(
 def load_feedback_and_states(holder: RuntimeHolder, session: Session) -> None:
     """Apply every stored pin, ban and feedback count to the holder (at start-up)."""
     with _STATE_LOCK, _FEEDBACK_LOCK:
-        holder.set_script_states(repo.script_states(session))
+        holder.set_script_states(repo.script_states(session), repo.store_script_states(session))
         holder.set_acceptance(repo.judgements_by_script(session))
 
 
@@ -543,9 +544,9 @@ def sync(holder: RuntimeHolder, session: Session, metrics: Metrics, seen: dict[s
     """
     follow_reload(holder, session, metrics)
     with _STATE_LOCK:
-        states = repo.script_states(session)
-        if states != holder.script_states:
-            holder.set_script_states(states)
+        states, by_store = repo.script_states(session), repo.store_script_states(session)
+        if states != holder.script_states or by_store != holder.store_script_states:
+            holder.set_script_states(states, by_store)
     with _FEEDBACK_LOCK:
         version = repo.feedback_version(session)
         if version != seen.get("feedback"):
@@ -586,10 +587,23 @@ def follow_reload(holder: RuntimeHolder, session: Session, metrics: Metrics) -> 
 # --------------------------------------------------------------------------- scripts
 
 
-def _script_item(runtime: Runtime, script_id: int, stats: Mapping[str, Any]) -> dict[str, Any]:
-    library = runtime.engine.library
-    s = library.scripts[script_id]
-    pinned, banned = library.pinned, library.banned
+def _caller_states(runtime: Runtime, principal: Principal, store_id: str | None) -> ScriptStates:
+    """The pins and bans a script list shows the caller: those of ``store_id`` when given; a
+    supervisor's, those that hold in every store of its key; for every store otherwise."""
+    engine = runtime.engine
+    if store_id is not None or principal.role != "supervisor" or not principal.stores:
+        return engine.script_states(store_id)
+    each = [engine.script_states(store) for store in sorted(principal.stores)]
+    return ScriptStates(
+        pinned=frozenset.intersection(*(s.pinned for s in each)),
+        banned=frozenset.intersection(*(s.banned for s in each)),
+    )
+
+
+def _script_item(
+    runtime: Runtime, script_id: int, stats: Mapping[str, Any], states: ScriptStates
+) -> dict[str, Any]:
+    s = runtime.engine.library.scripts[script_id]
     return {
         "script_id": s.id,
         "text": s.text,
@@ -598,7 +612,7 @@ def _script_item(runtime: Runtime, script_id: int, stats: Mapping[str, Any]) -> 
         "lift": s.lift,
         "n": s.uses,
         "rate": s.rate,
-        "state": "pinned" if s.id in pinned else "banned" if s.id in banned else None,
+        "state": "pinned" if s.id in states.pinned else "banned" if s.id in states.banned else None,
         "shown": int(stats.get("shown", 0)),
         "accepted": int(stats.get("accepted", 0)) + int(stats.get("edited", 0)),
         "acceptance_rate": stats.get("acceptance_rate"),
@@ -608,7 +622,9 @@ def _script_item(runtime: Runtime, script_id: int, stats: Mapping[str, Any]) -> 
 def list_scripts(
     runtime: Runtime,
     session: Session,
+    principal: Principal,
     *,
+    store_id: str | None = None,
     action: str | None = None,
     intent: str | None = None,
     q: str | None = None,
@@ -619,11 +635,23 @@ def list_scripts(
 ) -> dict[str, Any]:
     """A page of the live bundle's scripts, filtered and sorted, with state and feedback.
 
-    ``accepted`` counts accepted and edited suggestions, as the rate does.
+    ``state`` is the pin or ban that holds in ``store_id``; without it, in every store of a
+    supervisor's key (a state that only some of them set is not shown), and for every store
+    for other keys. ``accepted`` counts accepted and edited suggestions, as the rate does.
+
+    Raises:
+        ForbiddenError: a supervisor asking for a store outside its key.
     """
+    _check_ids(store_id=store_id)
+    if principal.role == "supervisor" and store_id is not None and store_id not in principal.stores:
+        raise ForbiddenError(
+            f"this API key covers stores {', '.join(sorted(principal.stores))} only, "
+            f"not store {store_id!r}"
+        )
+    states = _caller_states(runtime, principal, store_id)
     acceptance = repo.acceptance_by_script(session)
     items = [
-        _script_item(runtime, s.id, acceptance.get(s.id, {}))
+        _script_item(runtime, s.id, acceptance.get(s.id, {}), states)
         for s in runtime.engine.library.scripts
     ]
     if action is not None:
@@ -649,8 +677,13 @@ def set_script_state(
 ) -> dict[str, Any]:
     """Pin, ban or clear a script: stored, then applied to the live engine at once.
 
+    A supervisor's change holds in the stores of its key only (a pin there, a ban there, or
+    clearing what it set there); an admin's holds in every store and replaces what single
+    stores had set. A ban for every store wins over a store's pin, so a supervisor cannot pin
+    a script banned everywhere.
+
     Raises:
-        ForbiddenError: a guide key.
+        ForbiddenError: a guide key, or a supervisor pinning a script banned in every store.
         NotFoundError: no such script in the live bundle.
     """
     principal.require(("supervisor", "admin"))
@@ -661,12 +694,22 @@ def set_script_state(
             f"no script {script_id} in the bundle {runtime.name}; its scripts are 0..{n - 1} "
             "(GET /v1/scripts lists them)"
         )
+    stores = sorted(principal.stores) if principal.role == "supervisor" else None
+    if stores is not None and state == "pinned" and script_id in runtime.engine.library.banned:
+        raise ForbiddenError(
+            f"script {script_id} is banned in every store (by an admin or the bundle), and a "
+            "ban for every store wins over a store's pin; ask an admin to clear it"
+        )
+    by = f"key {principal.key_id}"
     with _STATE_LOCK:
-        repo.set_script_state(session, script_id, state, by=f"key {principal.key_id}")
-        session.commit()
-        holder.set_script_states(repo.script_states(session))
+        _write(
+            session,
+            lambda: repo.set_script_state(session, script_id, state, by=by, stores=stores),
+        )
+        holder.set_script_states(repo.script_states(session), repo.store_script_states(session))
     stats = repo.acceptance_by_script(session).get(script_id, {})
-    return _script_item(holder.current, script_id, stats)
+    current = holder.current
+    return _script_item(current, script_id, stats, _caller_states(current, principal, None))
 
 
 # --------------------------------------------------------------------------- admin, health

@@ -43,6 +43,7 @@ from server.db.repository import (
     served_rows,
     set_bundle_state,
     set_script_state,
+    store_script_states,
     upsert_conversations,
 )
 from server.db.session import (
@@ -89,5 +90,6 @@ __all__ = [
     "served_rows",
     "set_bundle_state",
     "set_script_state",
+    "store_script_states",
     "upsert_conversations",
 ]

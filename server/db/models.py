@@ -8,7 +8,8 @@
     └── flags           one row per flag of the report, queryable by rule and kind
     served_suggestions  each suggestion the server handed out (id ``sg_<hex>``)
     └── feedback        at most one per suggestion: accepted, edited or rejected
-    script_states       scripts a supervisor pinned or banned
+    script_states       scripts pinned or banned: for every store (an admin's) or one store
+                        (a supervisor's, one row per store it covers)
     api_keys            SHA-256 hashes of API keys, with role and scope
     server_state        what the server's processes share besides the tables above: the
                         bundle the last reload made current (name ``bundle``)
@@ -47,6 +48,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from copilot.schema import CHINA_TZ
 
 __all__ = [
+    "EVERY_STORE",
     "ApiKey",
     "Base",
     "CatalogProduct",
@@ -71,6 +73,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+EVERY_STORE = ""
+"""The ``store_id`` of a script state that holds in every store (no store has an empty id)."""
 
 
 def utcnow() -> datetime:
@@ -206,11 +212,13 @@ class Feedback(Base):
 
 
 class ScriptState(Base):
-    """A script a supervisor pinned (boosted) or banned (never served)."""
+    """A script pinned (boosted) or banned (never served) in one store, or in every store
+    (``store_id`` ``""``, :data:`EVERY_STORE`: an admin's)."""
 
     __tablename__ = "script_states"
 
     script_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    store_id: Mapped[str] = mapped_column(String, primary_key=True, default="", server_default="")
     state: Mapped[str] = mapped_column(String(16))
     set_by: Mapped[str] = mapped_column(String)
     set_at: Mapped[datetime] = mapped_column(default=utcnow)

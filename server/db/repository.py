@@ -40,6 +40,7 @@ from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring.scorecard import UNKNOWN_ID
 from server.auth import KEY_PREFIX, ROLES, Principal, generate_key, hash_key
 from server.db.models import (
+    EVERY_STORE,
     ApiKey,
     ConversationRow,
     Feedback,
@@ -80,6 +81,7 @@ __all__ = [
     "revoke_api_key",
     "script_states",
     "set_script_state",
+    "store_script_states",
     "upsert_conversations",
 ]
 
@@ -849,40 +851,62 @@ def acceptance_by_guide(
 # ----------------------------------------------------------------------------- scripts
 
 
-def set_script_state(session: Session, script_id: int, state: str | None, by: str) -> None:
-    """Pin or ban a script, or clear its state.
+def set_script_state(
+    session: Session,
+    script_id: int,
+    state: str | None,
+    by: str,
+    *,
+    stores: Iterable[str] | None = None,
+) -> None:
+    """Pin or ban a script, or clear its state, in every store or in some.
+
+    A state for every store (an admin's) replaces whatever single stores had set for the
+    script, so afterwards it holds everywhere; a state for some stores (a supervisor's)
+    replaces only theirs. How the two combine when a store sets one later is
+    :meth:`server.runtime.RuntimeHolder.set_script_states`'s rule: a ban wins.
 
     Args:
         session: an open session; the caller commits.
         script_id: the script (an id from the bundle's script library).
         state: ``"pinned"``, ``"banned"``, or ``None`` to clear it.
         by: who set it (e.g. ``"key 3"``), kept for the record.
+        stores: the stores it applies to (a supervisor's); ``None`` for every store.
 
     Raises:
-        InputError: an unknown state or a script id that is not a non-negative integer.
+        InputError: an unknown state, a script id that is not a non-negative integer, or
+            ``stores`` given but empty.
     """
     if isinstance(script_id, bool) or not isinstance(script_id, int) or script_id < 0:
         raise InputError(f"script_id must be a non-negative integer, got {script_id!r}")
-    row = session.get(ScriptState, script_id)
-    if state is None:
-        if row is not None:
-            session.delete(row)
-        session.flush()
-        return
-    if state not in SCRIPT_STATES:
+    if state is not None and state not in SCRIPT_STATES:
         raise InputError(
             f"script state must be one of {', '.join(SCRIPT_STATES)} (or none to clear it), "
             f"got {state!r}"
         )
-    if row is None:
-        session.add(ScriptState(script_id=script_id, state=state, set_by=by, set_at=utcnow()))
-    else:
-        row.state, row.set_by, row.set_at = state, by, utcnow()
+    scope = [EVERY_STORE] if stores is None else _clean_stores(stores)
+    if not scope:
+        raise InputError("a script state for some stores needs at least one store")
+    for store in scope:
+        _check_text(store, "store")
+    # Delete and insert, not read and update: nothing read can be stale by the time it is
+    # written (and on SQLite the transaction is a writer from the start).
+    begin_write(session)
+    stale = delete(ScriptState).where(ScriptState.script_id == script_id)
+    if stores is not None:
+        stale = stale.where(ScriptState.store_id.in_(scope))
+    session.execute(stale)
+    if state is not None:
+        now = utcnow()
+        session.add_all(
+            ScriptState(script_id=script_id, store_id=store, state=state, set_by=by, set_at=now)
+            for store in scope
+        )
     session.flush()
 
 
 def script_states(session: Session) -> dict[int, str]:
-    """Every pinned or banned script.
+    """Every script pinned or banned in every store (an admin's states).
 
     Args:
         session: an open session.
@@ -890,8 +914,28 @@ def script_states(session: Session) -> dict[int, str]:
     Returns:
         ``{script_id: "pinned" | "banned"}``.
     """
-    rows = session.execute(select(ScriptState.script_id, ScriptState.state))
-    return {int(sid): state for sid, state in rows}
+    stmt = select(ScriptState.script_id, ScriptState.state).where(
+        ScriptState.store_id == EVERY_STORE
+    )
+    return {int(sid): state for sid, state in session.execute(stmt)}
+
+
+def store_script_states(session: Session) -> dict[str, dict[int, str]]:
+    """Every script pinned or banned in single stores (supervisors' states).
+
+    Args:
+        session: an open session.
+
+    Returns:
+        ``{store_id: {script_id: "pinned" | "banned"}}``, only stores that set one.
+    """
+    stmt = select(ScriptState.store_id, ScriptState.script_id, ScriptState.state).where(
+        ScriptState.store_id != EVERY_STORE
+    )
+    out: dict[str, dict[int, str]] = {}
+    for store, sid, state in session.execute(stmt):
+        out.setdefault(store, {})[int(sid)] = state
+    return out
 
 
 # ----------------------------------------------------------------------------- API keys

@@ -16,12 +16,15 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["scripts"])
 
 
-@router.get("/scripts", response_model=ScriptPage, responses=error_responses(401, 422))
+@router.get("/scripts", response_model=ScriptPage, responses=error_responses(401, 403, 422))
 def list_scripts(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
     served: ServedDep,
+    store_id: Annotated[
+        str | None, Query(description="Show the pins and bans that hold in this store.")
+    ] = None,
     action: str | None = None,
     intent: str | None = None,
     q: Annotated[str | None, Query(description="Text the script contains.")] = None,
@@ -35,6 +38,8 @@ def list_scripts(
     return service.list_scripts(
         runtime,
         session,
+        principal,
+        store_id=store_id,
         action=action,
         intent=intent,
         q=q,
@@ -56,7 +61,8 @@ def set_state(
     served: ServedDep,
 ) -> dict[str, Any]:
     """Pin a script (it leads when it fits) or ban it (never served); effective at once,
-    kept across reloads and restarts (supervisors and admins)."""
+    kept across reloads and restarts. A supervisor's holds in its stores, an admin's in every
+    store."""
     served.flush()
     return service.set_script_state(holder, session, principal, body.script_id, body.state)
 
@@ -71,6 +77,6 @@ def clear_state(
     principal: PrincipalDep,
     served: ServedDep,
 ) -> dict[str, Any]:
-    """Clear a script's pin or ban (supervisors and admins)."""
+    """Clear a script's pin or ban: a supervisor's in its stores, an admin's in every store."""
     served.flush()
     return service.set_script_state(holder, session, principal, script_id, None)

@@ -21,7 +21,7 @@ from copilot.text import mask_pii
 from models.bundle import Bundle, load_bundle
 from models.evaluate import retrieval_metrics
 from models.scripts import lift_bounds, reply_key
-from models.suggest import SuggestionEngine, engine_for
+from models.suggest import ScriptStates, SuggestionEngine, engine_for
 from models.train import TrainConfig, train_bundle
 from tests.builders import make_conversation
 
@@ -200,6 +200,25 @@ def test_banned_scripts_are_never_served_and_pinned_ones_lead(
     finally:
         bundle.scripts.banned.clear()
         bundle.scripts.pinned.clear()
+
+
+def test_a_stores_pins_and_bans_hold_for_its_conversations_only(engine: SuggestionEngine) -> None:
+    turns = [("customer", "这件有M码吗")]
+    in_a = make_conversation("store-a", turns, store_id="s-a")
+    in_b = make_conversation("store-b", turns, store_id="s-b")
+    first = engine.suggest(in_b, k=3)["suggestions"]
+    banned, pinned = first[0]["id"], first[1]["id"]
+    engine.set_store_states(
+        {"s-a": ScriptStates(pinned=frozenset({pinned}), banned=frozenset({banned}))}
+    )
+    try:
+        in_store = engine.suggest(in_a, k=3)["suggestions"]
+        assert in_store[0]["id"] == pinned and "置顶" in in_store[0]["reason"]
+        assert banned not in [s["id"] for s in in_store]
+        assert engine.suggest(in_b, k=3)["suggestions"] == first
+        assert engine.script_states("s-b") == ScriptStates()  # the library's: none
+    finally:
+        engine.set_store_states({})
 
 
 def test_suggestions_identical_after_save_and_load(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from server.logs import JsonFormatter
@@ -514,7 +515,8 @@ def test_pin_leads_ban_removes_and_delete_clears(server: LiveServer) -> None:
         now = guide.post("/v1/suggest", json=body).json()["suggestions"]
         assert now[0]["script_id"] == pinned and "置顶" in now[0]["reason"]
         assert banned not in [s["script_id"] for s in now]
-        states = guide.get("/v1/scripts", params={"state": "banned"}).json()["items"]
+        in_store = {"state": "banned", "store_id": "s-01"}
+        states = guide.get("/v1/scripts", params=in_store).json()["items"]
         assert [s["script_id"] for s in states] == [banned]
     finally:
         for sid in (banned, pinned):
@@ -522,6 +524,62 @@ def test_pin_leads_ban_removes_and_delete_clears(server: LiveServer) -> None:
             assert cleared.status_code == 200 and cleared.json()["state"] is None
     again = guide.post("/v1/suggest", json=body).json()["suggestions"]
     assert banned in [s["script_id"] for s in again]
+
+
+def test_a_supervisors_pins_and_bans_hold_in_its_stores_and_an_admins_in_every_store(
+    server: LiveServer,
+) -> None:
+    guide_a, guide_b = server.client("guide_g001"), server.client("guide_g004")
+    supervisor_a, supervisor_b = server.client("sup_s01"), server.client("sup_s02")
+    admin = server.client()
+    turns = [("customer", "这件有M码吗，我平时穿M")]
+    in_a = _suggest_body("scoped-a", turns, store_id="s-01")
+    in_b = _suggest_body("scoped-b", turns, store_id="s-02")  # g-004 helping out in s-02
+
+    def served(client: httpx.Client, body: dict[str, Any]) -> list[tuple[int, str]]:
+        suggestions = client.post("/v1/suggest", json=body).json()["suggestions"]
+        return [(s["script_id"], s["reason"]) for s in suggestions]
+
+    def listed(client: httpx.Client, **params: str) -> list[int]:
+        items = client.get("/v1/scripts", params=params).json()["items"]
+        return [s["script_id"] for s in items]
+
+    before = served(guide_b, in_b)
+    assert len(before) >= 3 and served(guide_a, in_a) == before
+    banned, pinned = before[0][0], before[-1][0]
+    try:
+        ban = supervisor_a.post("/v1/scripts", json={"script_id": banned, "state": "banned"})
+        pin = supervisor_a.post("/v1/scripts", json={"script_id": pinned, "state": "pinned"})
+        assert (ban.json()["state"], pin.json()["state"]) == ("banned", "pinned")
+        # store A: the pin leads, the ban is gone; store B: exactly as before
+        now_a = served(guide_a, in_a)
+        assert now_a[0][0] == pinned and "置顶" in now_a[0][1]
+        assert banned not in [sid for sid, _ in now_a]
+        assert served(guide_b, in_b) == before
+        assert listed(supervisor_a, state="banned") == [banned]
+        assert listed(supervisor_b, state="banned") == []
+        assert listed(guide_a, state="pinned", store_id="s-01") == [pinned]
+        assert listed(guide_a, state="pinned") == []  # not pinned in every store
+        outside = supervisor_b.get("/v1/scripts", params={"store_id": "s-01"})
+        assert_error(outside, 403, "covers stores s-02 only", "'s-01'")
+        # supervisor B clearing the script in its stores leaves store A's ban
+        assert supervisor_b.delete(f"/v1/scripts/{banned}").json()["state"] is None
+        assert banned not in [sid for sid, _ in served(guide_a, in_a)]
+
+        # an admin's pin and ban hold in every store, over what store A had set
+        admin.post("/v1/scripts", json={"script_id": pinned, "state": "pinned"})
+        admin.post("/v1/scripts", json={"script_id": banned, "state": "banned"})
+        for guide, body in ((guide_a, in_a), (guide_b, in_b)):
+            now = served(guide, body)
+            assert now[0][0] == pinned and "置顶" in now[0][1]
+            assert banned not in [sid for sid, _ in now]
+        assert listed(supervisor_b, state="pinned") == [pinned]
+        refused = supervisor_b.post("/v1/scripts", json={"script_id": banned, "state": "pinned"})
+        assert_error(refused, 403, f"script {banned} is banned in every store", "ask an admin")
+    finally:
+        for sid in (banned, pinned):
+            assert admin.delete(f"/v1/scripts/{sid}").json()["state"] is None
+    assert served(guide_a, in_a) == before and served(guide_b, in_b) == before
 
 
 def test_script_changes_need_a_supervisor_and_a_real_script(server: LiveServer) -> None:

@@ -36,6 +36,7 @@ from server.db import (
     script_states,
     set_bundle_state,
     set_script_state,
+    store_script_states,
     upsert_conversations,
 )
 from server.db.models import ConversationRow, Feedback, FlagRow, MessageRow
@@ -85,7 +86,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0004"
+        assert context.get_current_revision() == "0005"
 
 
 def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -599,6 +600,25 @@ def test_script_states_set_replace_and_clear(session: Session) -> None:
     assert script_states(session) == {5: "banned"}
 
 
+def test_script_states_of_some_stores_stay_there_and_every_store_replaces_them(
+    session: Session,
+) -> None:
+    set_script_state(session, 3, "pinned", by="key 2", stores=["s-1", "s-2"])
+    set_script_state(session, 5, "banned", by="key 3", stores=["s-2"])
+    set_script_state(session, 3, "banned", by="key 3", stores=["s-2"])  # replaces s-2's pin
+    session.commit()
+    assert script_states(session) == {}  # nothing holds in every store
+    assert store_script_states(session) == {"s-1": {3: "pinned"}, "s-2": {3: "banned", 5: "banned"}}
+    set_script_state(session, 3, None, by="key 2", stores=["s-1"])  # clears s-1's only
+    session.commit()
+    assert store_script_states(session) == {"s-2": {3: "banned", 5: "banned"}}
+    set_script_state(session, 3, "pinned", by="key 1")  # every store: replaces s-2's ban
+    set_script_state(session, 5, None, by="key 1")  # every store: clears s-2's ban too
+    session.commit()
+    assert script_states(session) == {3: "pinned"}
+    assert store_script_states(session) == {}
+
+
 @pytest.mark.parametrize(
     ("script_id", "state", "message"),
     [
@@ -611,6 +631,11 @@ def test_set_script_state_rejects_bad_values(
 ) -> None:
     with pytest.raises(InputError, match=message):
         set_script_state(session, script_id, state, by="key 1")
+
+
+def test_set_script_state_for_some_stores_needs_a_store(session: Session) -> None:
+    with pytest.raises(InputError, match="needs at least one store"):
+        set_script_state(session, 3, "pinned", by="key 2", stores=[" "])
 
 
 def test_sessions_from_the_factory_keep_objects_readable_after_commit(engine: Engine) -> None:
