@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from copilot.cli import (  # noqa: F401  (registers the commands)
     _data,
+    _followups,
     _keys,
     _models,
     _quality,
