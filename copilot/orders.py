@@ -59,7 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from copilot.errors import InputError
 from copilot.io.readers import Quarantined
 from copilot.io.tables import TableSpec, read_table  # one reader for every table file
-from copilot.schema import CHINA_TZ, Conversation, Outcome
+from copilot.schema import Conversation, Outcome, check_time
 
 __all__ = [
     "DEFAULT_ATTRIBUTION_HOURS",
@@ -104,7 +104,7 @@ class Order(BaseModel):
     (``o_`` and 16 hex digits), so the same row read or posted twice is the same order.
 
     A ``paid_at`` without a zone is China time; a date without a time of day is refused
-    (attribution needs the time of the payment).
+    (attribution needs the time of the payment), and so is one outside the years 1970 to 2100.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -137,7 +137,7 @@ class Order(BaseModel):
     @field_validator("paid_at")
     @classmethod
     def _zone(cls, value: datetime) -> datetime:
-        return value if value.tzinfo is not None else value.replace(tzinfo=CHINA_TZ)
+        return check_time(value)
 
     def model_post_init(self, context: Any, /) -> None:
         if not self.order_id:

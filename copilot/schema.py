@@ -11,7 +11,8 @@ The JSON shape is the canonical conversation JSONL of ``shared/spec/DESIGN.md``:
      "meta": {"synthetic": true}}
 
 Unknown fields are refused (custom data belongs in ``meta``). Timestamps are ISO 8601 or epoch
-milliseconds; a timestamp without a zone is read as China time (UTC+08:00).
+milliseconds; a timestamp without a zone is read as China time (UTC+08:00), and one outside the
+years 1970 to 2100 (China time) is refused (:func:`check_time`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ from pydantic import (
 
 __all__ = [
     "CHINA_TZ",
+    "EARLIEST_TIME",
+    "LATEST_TIME",
     "MAX_MESSAGE_CHARS",
     "Conversation",
     "Labels",
     "Message",
     "Outcome",
     "Role",
+    "check_time",
     "format_errors",
     "format_validation_error",
 ]
@@ -47,7 +51,31 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_MESSAGE_CHARS = 20_000
 """Default longest message accepted; pass ``context={"max_message_chars": n}`` to change it."""
 
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=CHINA_TZ)
+LATEST_TIME = datetime(2101, 1, 1, tzinfo=CHINA_TZ)
+"""Timestamps lie in ``[EARLIEST_TIME, LATEST_TIME)``: the years 1970 to 2100, China time."""
+
 Role = Literal["customer", "guide", "system"]
+
+
+def check_time(value: datetime) -> datetime:
+    """``value`` if it lies in the years 1970 to 2100 (China time); a naive one is China time.
+
+    Everything downstream converts timestamps to China time and adds days to them (windows,
+    trends), which fails past ``datetime``'s years 1 to 9999: ``9999-12-31T23:59:59Z`` is year
+    10000 in China. Messages, orders and the server's ``since``/``until`` all pass through here.
+
+    Raises:
+        ValueError: outside the range (the message shows the value and the range).
+    """
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=CHINA_TZ)
+    # Comparing aware datetimes never converts them, so it cannot overflow as astimezone would.
+    if not EARLIEST_TIME <= aware < LATEST_TIME:
+        raise ValueError(
+            f"timestamp {value.isoformat()} is outside the supported range, the years 1970 to "
+            "2100 (China time); check its year and time zone"
+        )
+    return aware
 
 
 class Message(BaseModel):
@@ -56,8 +84,16 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    text: str
-    ts: datetime | None = None
+    text: str = Field(
+        # What _text_present checks, declared for the JSON schema (and so /openapi.json): the
+        # validator keeps its clearer message, and the CLI can raise the length limit.
+        json_schema_extra={"minLength": 1, "maxLength": MAX_MESSAGE_CHARS, "pattern": r"\S"},
+    )
+    ts: datetime | None = Field(
+        default=None,
+        description="ISO 8601 (China time without a zone) or epoch milliseconds, in the years "
+        "1970 to 2100.",
+    )
 
     @field_validator("text")
     @classmethod
@@ -75,9 +111,7 @@ class Message(BaseModel):
     @field_validator("ts")
     @classmethod
     def _zone(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=CHINA_TZ)
-        return value
+        return None if value is None else check_time(value)
 
 
 class Outcome(BaseModel):

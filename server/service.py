@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
-from copilot.schema import CHINA_TZ, Conversation
+from copilot.schema import Conversation, check_time
 from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
 from models.suggest import ScriptStates
 from server.auth import Principal
@@ -126,24 +126,35 @@ def _rolled_back_for_another(exc: OperationalError) -> bool:
 
 
 def parse_time(value: str | None, name: str) -> TimeBound | None:
-    """A ``since``/``until`` query value: an ISO date (a China-time day) or datetime.
+    """A ``since``/``until`` query value: an ISO date (a China-time day) or datetime, in the
+    years 1970 to 2100 (China time; the rule of message timestamps,
+    :func:`~copilot.schema.check_time`).
 
     Raises:
-        InputError: neither (the message shows both forms).
+        InputError: neither, or out of range (the message shows both forms, or the range).
     """
     if value is None or not value.strip():
         return None
     text = value.strip()
     try:
         if len(text) == 10:
-            return date.fromisoformat(text)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed: TimeBound = date.fromisoformat(text)
+        else:
+            # upper(): RFC 3339, the schema's date-time, allows a lower-case t and z.
+            parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise InputError(
             f"{name}: {value!r} is not an ISO date or datetime; use e.g. 2026-03-01 (a whole "
             "day, China time) or 2026-03-01T10:00:00+08:00"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
+    try:
+        if isinstance(parsed, datetime):
+            return check_time(parsed)
+        # A day is checked by its first moment (China time); windows add a day at most.
+        check_time(datetime.combine(parsed, datetime.min.time()))
+        return parsed
+    except ValueError as exc:
+        raise InputError(f"{name}: {exc}") from None
 
 
 def check_messages(conversations: Sequence[Conversation], settings: Settings) -> None:

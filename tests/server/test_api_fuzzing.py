@@ -1,0 +1,107 @@
+"""Defects found by fuzzing the API from its OpenAPI schema (issue 15), over real HTTP: integers
+past SQL's range, a schema looser than the validation, silently coerced types, a credential
+echoed in a 401, timestamps that overflow China time, and HTTP the app never sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.builders import conversation_dict
+from tests.server.api_fixtures import LiveServer, assert_error, live_server, make_settings
+
+TOO_BIG = "9223372036854775808"  # 2**63: one past SQLite's (and PostgreSQL's) BIGINT
+
+
+@pytest.fixture(scope="module")
+def server(
+    scoring_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    settings = make_settings(scoring_bundle_dir, tmp_path_factory.mktemp("api-fuzzing"))
+    with live_server(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def openapi(server: LiveServer) -> dict[str, Any]:
+    return dict(server.client(None).get("/openapi.json").json())
+
+
+def _parameters(openapi: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", parameter["schema"])
+        for path, operations in openapi["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == name
+    ]
+
+
+def _string_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The string branch of an optional parameter's schema (``anyOf: [string, null]``)."""
+    branches = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
+    assert len(branches) == 1, schema
+    return branches[0]
+
+
+# --------------------------------------------------------------------------- 5. timestamps
+
+
+def _with_ts(conversation_id: str, ts: str) -> dict[str, Any]:
+    record = conversation_dict(conversation_id)
+    record["messages"][0]["ts"] = ts
+    return record
+
+
+# (method, path, field, timestamp, where the message says it is)
+TIME_CASES: list[tuple[str, str, str, str, str]] = [
+    ("POST", "/v1/conversations", "ts", "9999-12-31T23:59:59Z", "messages[0].ts"),
+    ("POST", "/v1/score", "ts", "0001-01-01T00:00:00+14:00", "conversation.messages[0].ts"),
+    ("POST", "/v1/conversations", "ts", "0001-01-01T00:00:00+14:00", "messages[0].ts"),
+    ("POST", "/v1/orders", "paid_at", "9999-12-31T23:59:59Z", "paid_at"),
+    ("GET", "/v1/conversations", "since", "0001-01-01", "since:"),
+    ("GET", "/v1/conversations", "until", "9999-12-31", "until:"),
+    ("GET", "/v1/guides", "since", "0001-01-01", "since:"),
+    ("GET", "/v1/guides", "until", "9999-12-31", "until:"),
+    ("GET", "/v1/guides/g-1/scorecard", "until", "9999-12-31", "until:"),
+    ("GET", "/v1/orders", "since", "1969-12-31T23:59:59+08:00", "since:"),
+]
+
+
+def _dated_request(path: str, field: str, stamp: str) -> dict[str, Any]:
+    if field == "ts":
+        record = _with_ts("c-dated", stamp)
+        return {"json": {"conversation": record} if path == "/v1/score" else record}
+    if field == "paid_at":
+        return {"json": {"customer_id": "u-1", "paid_at": stamp, "amount": 1}}
+    return {"params": {field: stamp}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field", "stamp", "where"),
+    TIME_CASES,
+    ids=[f"{c[0]} {c[1]} {c[2]}={c[3]}" for c in TIME_CASES],
+)
+def test_a_timestamp_outside_1970_to_2100_is_422_not_500(
+    server: LiveServer, method: str, path: str, field: str, stamp: str, where: str
+) -> None:
+    response = server.client().request(method, path, **_dated_request(path, field, stamp))
+    assert_error(response, 422, where, "1970 to 2100")
+
+
+def test_the_lists_answer_after_far_timestamps_were_refused(server: LiveServer) -> None:
+    client = server.client()
+    client.post("/v1/conversations", json=_with_ts("c-far", "9999-12-31T23:59:59Z"))
+    far_order = {"customer_id": "u-1", "paid_at": "9999-12-31T23:59:59Z", "amount": 1}
+    client.post("/v1/orders", json=far_order)
+    for path in ("/v1/conversations", "/v1/orders", "/v1/guides"):
+        assert client.get(path).status_code == 200, path
+    assert_error(client.get("/v1/conversations/c-far"), 404, "'c-far'")
+    edges = {"since": "1970-01-01", "until": "2100-12-31"}
+    for path in ("/v1/conversations", "/v1/orders", "/v1/guides"):
+        assert client.get(path, params=edges).status_code == 200, path
+    lower_case = {"since": "2026-03-01t00:00:00z"}  # RFC 3339, the schema's date-time
+    assert client.get("/v1/conversations", params=lower_case).status_code == 200
