@@ -110,7 +110,8 @@ class Order(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: str = ""
-    customer_id: str = Field(min_length=1)
+    # Ids are stripped before min_length applies: the schema says "not blank" for the API.
+    customer_id: str = Field(min_length=1, json_schema_extra={"pattern": r"\S"})
     paid_at: datetime
     amount: float = Field(ge=0, allow_inf_nan=False)
     product: str | None = None

@@ -128,8 +128,13 @@ class Labels(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    intents: dict[int, str] = Field(default_factory=dict)
-    actions: dict[int, str] = Field(default_factory=dict)
+    # Keys are message indexes; JSON object keys are strings, so the schema says which ones.
+    intents: dict[int, str] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}}
+    )
+    actions: dict[int, str] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}}
+    )
 
 
 class Conversation(BaseModel):

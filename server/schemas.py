@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -49,8 +50,11 @@ __all__ = [
     "GuidePage",
     "GuidePublic",
     "HealthPublic",
+    "IdQuery",
     "MAX_CATALOG_ITEMS",
+    "MAX_OFFSET",
     "MAX_ORDERS",
+    "MAX_PAGE",
     "MePublic",
     "OrderBatch",
     "OrderCreate",
@@ -78,6 +82,7 @@ __all__ = [
     "SuggestCreate",
     "SuggestPublic",
     "SuggestionPublic",
+    "TimeQuery",
     "UNION_TAGS",
 ]
 
@@ -94,6 +99,28 @@ MAX_ORDERS = 500
 """Most orders in one ``POST /v1/orders``."""
 MAX_CATALOG_ITEMS = 20_000
 """Most products (and most promotions) in one ``POST /v1/catalog``."""
+MAX_PAGE = 200
+"""Most items in one page of a list (``limit``)."""
+MAX_OFFSET = 1_000_000_000
+"""Largest ``offset`` of a list: far past any real page, well inside a 64-bit SQL integer."""
+
+_NOT_BLANK = r"\S"
+"""JSON-schema pattern of a text that must not be blank (a non-whitespace character), declared
+where a validator refuses blank text with its own message."""
+
+TimeQuery = Annotated[
+    str,
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    ),
+]
+"""A ``since``/``until`` query parameter: an ISO date or datetime in the years 1970 to 2100,
+parsed by :func:`server.service.parse_time` (whose messages say both forms)."""
+
+
+IdQuery = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[^\\u0000]*$"})]
+"""An id in a query or path: any text but NUL, which the service refuses (PostgreSQL cannot
+compare it)."""
 
 
 class _Request(BaseModel):
@@ -182,7 +209,9 @@ class SuggestPublic(BaseModel):
 # --------------------------------------------------------------------------- rank
 
 _Candidate = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_MESSAGE_CHARS),
+    Field(json_schema_extra={"pattern": _NOT_BLANK}),  # the ranker refuses a blank one
 ]
 
 
@@ -523,7 +552,20 @@ class ScorecardPublic(Scorecard):
 
 
 class FeedbackCreate(_Request):
-    """``POST /v1/feedback``: what the guide did with a served suggestion."""
+    """``POST /v1/feedback``: what the guide did with a served suggestion; ``edited`` needs
+    ``final_text``, the reply the guide sent."""
+
+    # The rule of _edited_has_text, for the JSON schema: if outcome is "edited", then a
+    # final_text that is not blank.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"outcome": {"const": "edited"}}, "required": ["outcome"]},
+            "then": {
+                "properties": {"final_text": {"type": "string", "pattern": _NOT_BLANK}},
+                "required": ["final_text"],
+            },
+        }
+    )
 
     suggestion_id: str = Field(min_length=1, max_length=64)
     outcome: Outcome

@@ -10,12 +10,16 @@ from server import service
 from server.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
 from server.routes import error_responses
 from server.schemas import (
+    MAX_OFFSET,
+    MAX_PAGE,
     ConversationBatch,
     ConversationDetailPublic,
     ConversationPage,
     ConversationsCreate,
     ConversationSort,
     ConversationsStored,
+    IdQuery,
+    TimeQuery,
 )
 
 __all__ = ["router"]
@@ -50,22 +54,22 @@ def store(
 def list_conversations(
     session: SessionDep,
     principal: PrincipalDep,
-    guide_id: str | None = None,
-    store_id: str | None = None,
+    guide_id: IdQuery | None = None,
+    store_id: IdQuery | None = None,
     min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     flag: Annotated[
-        str | None, Query(description="A flag rule (unanswered) or kind (compliance).")
+        IdQuery | None, Query(description="A flag rule (unanswered) or kind (compliance).")
     ] = None,
     since: Annotated[
-        str | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
+        TimeQuery | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
     ] = None,
     until: Annotated[
-        str | None, Query(description="ISO date (that whole day) or datetime, exclusive.")
+        TimeQuery | None, Query(description="ISO date (that whole day) or datetime, exclusive.")
     ] = None,
     sort: ConversationSort = "-started_at",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The stored conversations the key may see, filtered, sorted and paginated."""
     total, items = service.list_conversations(
@@ -91,7 +95,7 @@ def list_conversations(
     responses=error_responses(401, 403, 404),
 )
 def get_conversation(
-    conversation_id: str, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+    conversation_id: IdQuery, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """A stored conversation, its score report, and what the copilot would have suggested in
     place of its weakest guide replies."""

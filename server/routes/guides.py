@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from server import service
 from server.deps import PrincipalDep, ServedDep, SessionDep
 from server.routes import error_responses
-from server.schemas import GuidePage, ScorecardPublic
+from server.schemas import GuidePage, IdQuery, ScorecardPublic, TimeQuery
 
 __all__ = ["router"]
 
@@ -26,9 +26,9 @@ def leaderboard(
     session: SessionDep,
     principal: PrincipalDep,
     served: ServedDep,
-    store_id: str | None = None,
-    since: Annotated[str | None, Query(description=_SINCE)] = None,
-    until: Annotated[str | None, Query(description=_UNTIL)] = None,
+    store_id: IdQuery | None = None,
+    since: Annotated[TimeQuery | None, Query(description=_SINCE)] = None,
+    until: Annotated[TimeQuery | None, Query(description=_UNTIL)] = None,
 ) -> dict[str, Any]:
     """Guides ranked by average overall score, with acceptance of their suggestions
     (supervisors: their stores; admins: all; guides may not list guides)."""
@@ -48,12 +48,12 @@ def leaderboard(
     responses=error_responses(401, 403, 404, 422),
 )
 def guide_scorecard(
-    guide_id: str,
+    guide_id: IdQuery,
     session: SessionDep,
     principal: PrincipalDep,
     served: ServedDep,
-    since: Annotated[str | None, Query(description=_SINCE)] = None,
-    until: Annotated[str | None, Query(description=_UNTIL)] = None,
+    since: Annotated[TimeQuery | None, Query(description=_SINCE)] = None,
+    until: Annotated[TimeQuery | None, Query(description=_UNTIL)] = None,
     period: Literal["day", "week", "month"] = "week",
 ) -> dict[str, Any]:
     """A guide's scorecard: dimension averages, trend, best and worst conversations, feedback.

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Body, Query
 from server import order_service, service
 from server.deps import PrincipalDep, SessionDep, SettingsDep
 from server.routes import error_responses
-from server.schemas import OrderBatch, OrderPage, OrdersCreate, OrdersStored
+from server.schemas import (
+    MAX_OFFSET,
+    MAX_PAGE,
+    IdQuery,
+    OrderBatch,
+    OrderPage,
+    OrdersCreate,
+    OrdersStored,
+    TimeQuery,
+)
 
 __all__ = ["router"]
 
@@ -42,20 +51,20 @@ def store(
 def list_orders(
     session: SessionDep,
     principal: PrincipalDep,
-    customer_id: str | None = None,
-    store_id: str | None = None,
-    conversation_id: str | None = None,
+    customer_id: IdQuery | None = None,
+    store_id: IdQuery | None = None,
+    conversation_id: IdQuery | None = None,
     attributed: Annotated[
         bool | None, Query(description="Only attributed (true) or unattributed (false) orders.")
     ] = None,
     since: Annotated[
-        str | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
+        TimeQuery | None, Query(description="ISO date (a China-time day) or datetime, inclusive.")
     ] = None,
     until: Annotated[
-        str | None, Query(description="ISO date (that whole day) or datetime, exclusive.")
+        TimeQuery | None, Query(description="ISO date (that whole day) or datetime, exclusive.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The orders the key may see (supervisors: their stores'; admins: all), newest payment
     first, each with the conversation it is attributed to or the reason it is not."""

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query
 from server import service
 from server.deps import HolderDep, PrincipalDep, RuntimeDep, ServedDep, SessionDep
 from server.routes import error_responses
-from server.schemas import ScriptPage, ScriptPublic, ScriptSort, ScriptState, ScriptStateCreate
+from server.schemas import (
+    MAX_OFFSET,
+    MAX_PAGE,
+    IdQuery,
+    ScriptPage,
+    ScriptPublic,
+    ScriptSort,
+    ScriptState,
+    ScriptStateCreate,
+)
 
 __all__ = ["router"]
 
@@ -23,15 +32,15 @@ def list_scripts(
     principal: PrincipalDep,
     served: ServedDep,
     store_id: Annotated[
-        str | None, Query(description="Show the pins and bans that hold in this store.")
+        IdQuery | None, Query(description="Show the pins and bans that hold in this store.")
     ] = None,
     action: str | None = None,
     intent: str | None = None,
     q: Annotated[str | None, Query(description="Text the script contains.")] = None,
     state: ScriptState | None = None,
     sort: ScriptSort = "-lift",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Scripts with lift, sample size, pin/ban state and guides' acceptance."""
     served.flush()  # count what this process served a moment ago

@@ -47,6 +47,63 @@ def _string_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return branches[0]
 
 
+# --------------------------------------------------------------------------- 1. limit, offset
+
+
+@pytest.mark.parametrize("path", ["/v1/conversations", "/v1/orders", "/v1/scripts"])
+def test_an_offset_past_sql_integers_is_422_not_500(server: LiveServer, path: str) -> None:
+    response = server.client().get(path, params={"offset": TOO_BIG})
+    assert_error(response, 422, "query.offset", "1000000000")
+    assert server.client().get(path, params={"offset": 1_000_000_000}).status_code == 200
+
+
+def test_openapi_bounds_every_limit_and_offset(openapi: dict[str, Any]) -> None:
+    bounded = _parameters(openapi, "limit") + _parameters(openapi, "offset")
+    assert len(bounded) == 6
+    for where, schema in bounded:
+        assert schema.get("maximum") is not None and schema.get("minimum") is not None, where
+
+
+# --------------------------------------------------------------------------- 2. schema = checks
+
+
+def test_openapi_declares_the_rules_the_validators_check(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    text = schemas["Message"]["properties"]["text"]  # blank text: "message has no text"
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 20_000, r"\S")
+    for kind in ("intents", "actions"):  # label keys are message indexes
+        assert schemas["Labels"]["properties"][kind]["propertyNames"] == {"pattern": "^[0-9]+$"}
+    candidate = schemas["RankCreate"]["properties"]["candidates"]["items"]
+    assert candidate["pattern"] == r"\S"  # a blank candidate: "empty text"
+    assert schemas["OrderCreate"]["properties"]["customer_id"]["pattern"] == r"\S"
+    feedback = schemas["FeedbackCreate"]  # "outcome 'edited' needs final_text"
+    assert feedback["if"]["properties"]["outcome"] == {"const": "edited"}
+    assert feedback["then"]["required"] == ["final_text"]
+    assert feedback["then"]["properties"]["final_text"]["pattern"] == r"\S"
+
+
+def test_openapi_declares_since_and_until_as_dates_or_datetimes(openapi: dict[str, Any]) -> None:
+    bounds = _parameters(openapi, "since") + _parameters(openapi, "until")
+    assert len(bounds) == 8
+    for where, schema in bounds:
+        formats = {s.get("format") for s in schema["anyOf"] if s.get("type") == "string"}
+        assert formats == {"date", "date-time"}, where
+
+
+def test_openapi_declares_that_ids_in_queries_and_paths_have_no_nul(
+    openapi: dict[str, Any],
+) -> None:
+    # the service refuses these with "contains a NUL character"
+    ids = [
+        p
+        for name in ("guide_id", "store_id", "customer_id", "conversation_id", "flag")
+        for p in _parameters(openapi, name)
+    ]
+    assert len(ids) == 10
+    for where, schema in ids:
+        assert _string_schema(schema)["pattern"] == "^[^\\u0000]*$", where
+
+
 # --------------------------------------------------------------------------- 5. timestamps
 
 
