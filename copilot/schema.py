@@ -154,8 +154,11 @@ class Conversation(BaseModel):
 
     @field_validator("conversation_id", "guide_id", "customer_id", "store_id", mode="before")
     @classmethod
-    def _ids_as_text(cls, value: Any) -> Any:
-        # Exports often carry numeric ids; they are identifiers, not numbers.
+    def _ids_as_text(cls, value: Any, info: ValidationInfo) -> Any:
+        # Exports often carry numeric ids; they are identifiers, not numbers. A strict subclass
+        # (the API's request bodies) refuses them, as it refuses every other wrong type.
+        if (info.config or {}).get("strict"):
+            return value
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")

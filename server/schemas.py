@@ -1,8 +1,12 @@
 """Request and response models of the HTTP API (``XCreate`` in, ``XPublic`` out).
 
-Conversations in requests are the core :class:`copilot.schema.Conversation` itself, so the API,
-the CLI and the files share one definition (and its messages). Request models refuse unknown
-fields; response models list what the API promises, so ``/docs`` shows both.
+Conversations in requests are the core :class:`copilot.schema.Conversation` (and orders the core
+:class:`copilot.orders.Order`), so the API, the CLI and the files share one definition and its
+messages; the request subclasses only make them strict. Request models refuse unknown fields
+and wrong JSON types (``"k": "3"`` and ``"conversation_id": 123`` are 422s, not coerced; a file
+read by the CLI may still carry numeric ids). Every rule a validator checks is declared in the
+JSON schema too (``/openapi.json``), so a client generated from it sends what the server takes.
+Response models list what the API promises, so ``/docs`` shows both.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import (
 from copilot.catalog import PromotionKind
 from copilot.orders import Order, UnattributedReason
 from copilot.schema import MAX_MESSAGE_CHARS, Conversation
+from copilot.schema import Outcome as ConversationOutcome  # ``Outcome`` here is feedback's
 from copilot.scoring.scorecard import Scorecard
 from models.rank import MAX_CANDIDATES
 
@@ -38,6 +43,7 @@ __all__ = [
     "ClassifyPublic",
     "CoachingPublic",
     "ConversationBatch",
+    "ConversationCreate",
     "ConversationDetailPublic",
     "ConversationPage",
     "ConversationSort",
@@ -63,6 +69,7 @@ __all__ = [
     "OrdersCreate",
     "OrdersStored",
     "Outcome",
+    "OutcomeCreate",
     "ProductPublic",
     "PromotionPublic",
     "RankCreate",
@@ -124,7 +131,9 @@ compare it)."""
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON value of the wrong type is refused, not coerced (JSON bodies carry their
+    # types; query parameters are strings and stay lax).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --------------------------------------------------------------------------- errors
@@ -142,13 +151,33 @@ class ErrorPublic(BaseModel):
     error: _ErrorDetail
 
 
+# --------------------------------------------------------------------------- request types
+
+
+class OutcomeCreate(ConversationOutcome):
+    """What the conversation led to, strict: ``converted`` a JSON boolean, ``order_amount`` a
+    number."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class ConversationCreate(Conversation):
+    """A conversation in a request: the core :class:`~copilot.schema.Conversation`, strict about
+    JSON types (ids are strings; ``123`` is refused rather than stored as ``"123"``). Message
+    timestamps stay ISO 8601 strings or epoch milliseconds, as in the files."""
+
+    model_config = ConfigDict(strict=True)  # merged with the core's (extra="forbid")
+
+    outcome: OutcomeCreate | None = None
+
+
 # --------------------------------------------------------------------------- suggest
 
 
 class SuggestCreate(_Request):
     """``POST /v1/suggest``: the conversation so far, and how many suggestions (default 3)."""
 
-    conversation: Conversation
+    conversation: ConversationCreate
     k: int | None = Field(default=None, ge=1, le=20)
 
 
@@ -218,7 +247,7 @@ _Candidate = Annotated[
 class RankCreate(_Request):
     """``POST /v1/rank``: the conversation so far and the replies to rank (1 to 500 texts)."""
 
-    conversation: Conversation
+    conversation: ConversationCreate
     candidates: list[_Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
 
 
@@ -268,7 +297,7 @@ class ClassifyPublic(BaseModel):
 class ScoreCreate(_Request):
     """``POST /v1/score``: one conversation to score (not stored)."""
 
-    conversation: Conversation
+    conversation: ConversationCreate
 
 
 # --------------------------------------------------------------------------- conversations
@@ -277,7 +306,7 @@ class ScoreCreate(_Request):
 class ConversationBatch(_Request):
     """Several conversations in one request: ``{"conversations": [...]}``."""
 
-    conversations: list[Conversation] = Field(min_length=1)
+    conversations: list[ConversationCreate] = Field(min_length=1)
 
 
 def _one_or_many(value: Any) -> str:
@@ -287,7 +316,7 @@ def _one_or_many(value: Any) -> str:
 
 
 ConversationsCreate = Annotated[
-    Annotated[Conversation, Tag(SINGLE_TAG)] | Annotated[ConversationBatch, Tag(BATCH_TAG)],
+    Annotated[ConversationCreate, Tag(SINGLE_TAG)] | Annotated[ConversationBatch, Tag(BATCH_TAG)],
     Discriminator(_one_or_many),
 ]
 """``POST /v1/conversations``: one conversation object, or ``{"conversations": [...]}``."""
@@ -364,9 +393,15 @@ class ConversationDetailPublic(BaseModel):
 
 class OrderCreate(Order):
     """One payment: ``customer_id``, ``paid_at`` (ISO 8601; without a zone, China time; or
-    epoch milliseconds) and ``amount``; ``order_id`` (derived from the other fields when left
-    out), ``product`` and ``store_id`` are optional. A supervisor's orders must name one of its
-    stores."""
+    epoch milliseconds; in the years 1970 to 2100) and ``amount``; ``order_id`` (derived from
+    the other fields when left out), ``product`` and ``store_id`` are optional. A supervisor's
+    orders must name one of its stores. Strict about JSON types, like every request body."""
+
+    model_config = ConfigDict(strict=True)
+
+    # Not strict: a JSON body carries a time as a string (or epoch milliseconds), never as a
+    # datetime object.
+    paid_at: datetime = Field(strict=False)
 
 
 class OrderBatch(_Request):

@@ -104,6 +104,67 @@ def test_openapi_declares_that_ids_in_queries_and_paths_have_no_nul(
         assert _string_schema(schema)["pattern"] == "^[^\\u0000]*$", where
 
 
+# --------------------------------------------------------------------------- 3. strict bodies
+
+_CONVERSATION = conversation_dict("c-strict")
+
+STRICT_CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+    ("/v1/conversations", {**_CONVERSATION, "conversation_id": 123}, ("conversation_id", "123")),
+    ("/v1/suggest", {"conversation": _CONVERSATION, "k": "3"}, ("k:", "valid integer", "'3'")),
+    (
+        "/v1/score",
+        {"conversation": {**_CONVERSATION, "guide_id": 7}},
+        ("conversation.guide_id", "valid string"),
+    ),
+    (
+        "/v1/conversations",
+        {**_CONVERSATION, "outcome": {"converted": "yes"}},
+        ("outcome.converted", "valid boolean"),
+    ),
+    (
+        "/v1/orders",
+        {"customer_id": 5, "paid_at": "2026-03-08T10:00:00+08:00", "amount": 1},
+        ("customer_id", "valid string"),
+    ),
+    (
+        "/v1/orders",
+        {"customer_id": "u-1", "paid_at": "2026-03-08T10:00:00+08:00", "amount": "399"},
+        ("amount", "valid number"),
+    ),
+    ("/v1/scripts", {"script_id": "3", "state": "pinned"}, ("script_id", "valid integer")),
+    ("/v1/catalog", {"replace": "true"}, ("replace", "valid boolean")),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "fragments"), STRICT_CASES, ids=[f"{c[0]} {c[2][0]}" for c in STRICT_CASES]
+)
+def test_a_json_value_of_the_wrong_type_is_422_not_coerced(
+    server: LiveServer, path: str, body: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    assert_error(server.client().post(path, json=body), 422, *fragments)
+
+
+def test_numeric_ids_are_not_stored_as_text(server: LiveServer) -> None:
+    server.client().post("/v1/conversations", json={**_CONVERSATION, "conversation_id": 123})
+    assert_error(server.client().get("/v1/conversations/123"), 404, "'123'")
+
+
+def test_strict_bodies_still_take_epoch_times_label_indexes_and_integer_amounts(
+    server: LiveServer,
+) -> None:
+    record = conversation_dict("c-epoch", labels={"intents": {"0": "stock"}})
+    record["messages"][0]["ts"] = 1_772_935_200_000  # epoch milliseconds, 2026-03-08 10:00
+    record["outcome"] = {"converted": True, "order_amount": 399}
+    response = server.client().post("/v1/conversations", json=record)
+    assert response.status_code == 200, response.text
+    order = {"customer_id": "u-9", "paid_at": 1_772_935_200_000, "amount": 399}
+    response = server.client().post("/v1/orders", json=order)
+    assert response.status_code == 200, response.text
+    # query parameters are text: numbers in them are read as numbers
+    assert server.client().get("/v1/conversations", params={"limit": "3"}).json()["limit"] == 3
+
+
 # --------------------------------------------------------------------------- 5. timestamps
 
 
