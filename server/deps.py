@@ -109,6 +109,13 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+_OTHER_SCHEMES = {
+    name.lower(): name
+    for name in ("Basic", "Digest", "Negotiate", "NTLM", "OAuth", "Token", "ApiKey", "DPoP")
+}
+"""Authorization schemes a 401 may name (IANA's common ones, and two popular for API keys)."""
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -135,15 +142,19 @@ async def get_principal(
     if credentials is None:
         header = request.headers.get("authorization")
         if header:
-            scheme = header.strip().split(" ", 1)[0]
-            if scheme.lower() == "bearer":
+            first = header.strip().split(" ", 1)[0].lower()
+            if first == "bearer":
                 raise _unauthorized(
                     "the Authorization header has no API key after 'Bearer'; send "
                     "'Authorization: Bearer <api key>'"
                 )
+            # Never quote the header: without 'Bearer' its first word is often the key itself.
+            # Only a known scheme is named, and by our own spelling of it.
+            scheme = _OTHER_SCHEMES.get(first)
             raise _unauthorized(
-                f"the Authorization header must read 'Bearer <api key>', not a {scheme!r} "
-                "credential"
+                "the Authorization header must read 'Bearer <api key>'"
+                + (f", not a {scheme!r} credential" if scheme else "")
+                + ": the word Bearer, a space, then the key"
             )
         raise _unauthorized(
             "missing API key: send the header 'Authorization: Bearer <api key>' (an admin "

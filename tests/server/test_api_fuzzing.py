@@ -165,6 +165,27 @@ def test_strict_bodies_still_take_epoch_times_label_indexes_and_integer_amounts(
     assert server.client().get("/v1/conversations", params={"limit": "3"}).json()["limit"] == 3
 
 
+# --------------------------------------------------------------------------- 4. credentials
+
+
+@pytest.mark.parametrize(
+    ("header", "secret"),
+    [
+        ("sk-abc123secret", "abc123secret"),
+        ("cpk_abc123secret", "abc123secret"),
+        ("sk-abc123secret and more words", "abc123secret"),
+        ("Basic c2stYWJjMTIzc2VjcmV0", "c2stYWJjMTIzc2VjcmV0"),
+        ("Token sk-abc123secret", "abc123secret"),
+        ("bearer:sk-abc123secret", "abc123secret"),
+    ],
+)
+def test_a_401_never_echoes_the_credential(server: LiveServer, header: str, secret: str) -> None:
+    response = server.client(None).get("/v1/me", headers={"Authorization": header})
+    error = assert_error(response, 401, "Bearer <api key>")
+    assert secret not in response.text, error
+    assert all(secret not in value for value in response.headers.values())
+
+
 # --------------------------------------------------------------------------- 5. timestamps
 
 
