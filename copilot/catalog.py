@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,7 +28,10 @@ import orjson
 
 from copilot.text import DEFAULT_USER_DICT
 
-__all__ = ["POINTER", "PROMOTION_KINDS", "Catalog", "Product", "Promotion", "learn_terms"]
+__all__ = [
+    "POINTER", "PROMOTION_KINDS", "Catalog", "Product", "Promotion", "learn_terms",
+    "retail_pattern", "retail_words_in",
+]  # fmt: skip
 
 PromotionKind = Literal["coupon", "discount", "gift", "free_shipping", "other"]
 PROMOTION_KINDS: tuple[str, ...] = ("coupon", "discount", "gift", "free_shipping", "other")
@@ -208,8 +212,21 @@ def _words(path: Path) -> set[str]:
     return {w for line in lines if not line.startswith("#") for w in line.split()}
 
 
-def _product_words() -> set[str]:
-    return _words(_WORDS_FILE)
+@functools.lru_cache(maxsize=1)
+def _product_words() -> frozenset[str]:
+    return frozenset(_words(_WORDS_FILE))
+
+
+@functools.lru_cache(maxsize=1)
+def retail_pattern() -> re.Pattern[str]:
+    return re.compile(
+        "|".join(re.escape(w) for w in sorted(_product_words(), key=len, reverse=True))
+    )
+
+
+def retail_words_in(text: str) -> list[str]:
+    """The listed retail product words (``product_words.txt``) in ``text``, in order."""
+    return retail_pattern().findall(text)
 
 
 def learn_terms(

@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from copilot.errors import InputError
-from copilot.profile import Profile, build_profile
+from copilot.profile import build_profile
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.slots import SlotValues, fill
 
@@ -296,7 +296,7 @@ def state_of(
         if isinstance(paid_at, datetime):
             state.orders.append((_aware(paid_at), product))
     state.orders.sort(key=lambda o: o[0])
-    state.slots = _slots(profile, state)
+    state.slots = profile.slot_values()
     # The profile's latest come-back promise and objections are hesitations too.
     for fact in profile.facts:
         if fact.type not in ("come_back", "objection") or fact.at is None:
@@ -336,18 +336,6 @@ def _read(state: CustomerState, conversation: Conversation, labels: list[str | N
 
 
 _ASKING = {"product_inquiry", "price_inquiry", "size_fit", "stock", "logistics", "after_sales"}
-
-
-def _slots(profile: Profile, state: CustomerState) -> dict[str, str]:
-    out = {}
-    products = profile.values("product")
-    bought = [p for _, p in state.orders if p]
-    if bought or products:
-        out["product"] = bought[-1] if bought else str(products[0])
-    size = profile.get("size")
-    if size:
-        out["size"] = str(size)
-    return out
 
 
 def _first_time(conversation: Conversation) -> datetime:

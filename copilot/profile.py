@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from copilot.catalog import retail_pattern
 from copilot.text.normalize import normalize_text, to_simplified
 
 __all__ = ["FACT_TYPES", "Fact", "Profile", "ProfileFact", "build_profile", "extract"]
@@ -293,17 +294,6 @@ _COME_BACK = re.compile(
 _LATER = re.compile(r"到时候再|到时再")
 # Words too general to tell what the customer is after.
 _GENERIC = {"衣服", "鞋", "鞋子"}
-
-
-def _product_words() -> list[str]:
-    from copilot.catalog import _product_words as words
-
-    return sorted(words(), key=len, reverse=True)
-
-
-@lru_cache(maxsize=1)
-def _product_re() -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(w) for w in _product_words()))
 
 
 def _height(raw: str, child: bool) -> int | None:
@@ -569,7 +559,7 @@ class _Reader:
                 self.add("buying_for", whom, "self", m.group(0))
 
         names = self.products
-        found = [(m.start(), m.group(0)) for m in _product_re().finditer(clean)]
+        found = [(m.start(), m.group(0)) for m in retail_pattern().finditer(clean)]
         for name in names:
             found += [(m.start(), name) for m in re.finditer(re.escape(name), clean)]
         for position, word in sorted(found):
@@ -678,6 +668,18 @@ class Profile:
     def values(self, kind: str, whom: str | None = None) -> list[Any]:
         """Every current value of ``kind`` (newest first), for ``whom`` or anyone."""
         return [f.value for f in self.facts if f.type == kind and (whom is None or f.whom == whom)]
+
+    def slot_values(self) -> dict[str, str]:
+        """What fills a reply's slots when the chat does not: the customer's own size and the
+        product they asked about or bought last (``{"size", "product"}`` when known)."""
+        out = {}
+        if self.get("size") is not None:
+            out["size"] = str(self.get("size"))
+        bought = [o["product"] for o in self.orders if o.get("product")]
+        products = self.values("product")
+        if bought or products:
+            out["product"] = str(bought[-1] if bought else products[0])
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -800,6 +802,7 @@ class _Folder:
                     "product": row.get("product"),
                 }
             )
+        profile.orders.sort(key=lambda o: str(o["paid_at"] or ""))
         if profile.orders or self.converted_at is not None:
             after = self.after_sales_at
             first_paid = min(paid_times) if paid_times else None

@@ -36,11 +36,11 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from copilot.catalog import POINTER, Catalog, Product, word_pattern
+from copilot.catalog import POINTER, Catalog, Product, retail_words_in, word_pattern
 from copilot.facts import CITIES
 from copilot.text import PII_PLACEHOLDERS
 
@@ -253,10 +253,23 @@ class SlotValues:
         messages: Sequence[tuple[str, str]],
         catalog: Catalog | None = None,
         day: date | None = None,
+        known: Mapping[str, str] | None = None,
     ) -> SlotValues:
-        """Slot values of ``(role, text)`` messages, later messages overriding earlier ones."""
+        """Slot values of ``(role, text)`` messages, later messages overriding earlier ones.
+
+        ``known``: slot kind -> value known about the customer from outside this chat (their
+        profile: ``size``, ``product``), used for the kinds the chat does not fill.
+        """
         out = cls()
         catalog = catalog or Catalog()
+        known = dict(known or {})
+        if "product" in known:
+            # The customer's product from earlier chats stands in for a chat that names none.
+            named = any(catalog.words_in(t) or retail_words_in(t) for _r, t in messages)
+            product = known.pop("product")
+            if not named:
+                messages = [("customer", product), *messages]
+                known["product"] = product
         for role, text in messages:
             if role not in ("customer", "guide"):
                 continue
@@ -279,6 +292,8 @@ class SlotValues:
             cats = catalog.categories_in(text)
             if cats:
                 out.values["category"] = cats[-1]
+        for kind, value in known.items():
+            out.values.setdefault(kind, value)
         if out.product is not None:
             out.values["product"] = out.product.name
             if out.product.category:

@@ -10,7 +10,7 @@ vectors, never a needs-edit one while a complete one is left, each passing the s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,6 +54,7 @@ def ground(
     keep: Callable[[Ranked], bool] = lambda _r: True,
     vouched: Callable[[Script], bool] = lambda _s: False,
     enough: int | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> list[Ranked]:
     """The candidates a guide could send in this chat, filled, complete ones first.
 
@@ -67,8 +68,12 @@ def ground(
             they are still dropped when the chat contradicts them or they name another product.
         enough: stop once this many complete candidates are found (the rest would not be
             picked): the check costs per candidate.
+        known: what the customer's profile says (``size``, ``product``) for the slots the
+            chat leaves open; its product counts as named in the chat.
     """
-    values = SlotValues.of(messages, catalog, day)
+    values = SlotValues.of(messages, catalog, day, known)
+    if known and "product" in known and values.values.get("product") == known["product"]:
+        messages = [("customer", known["product"]), *messages]
     evidence = Evidence.of(messages, catalog, day)
     said = {reply_key(t) for r, t in messages if r == "guide"}
     complete: list[Ranked] = []

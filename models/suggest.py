@@ -216,8 +216,13 @@ class SuggestionEngine:
         hit = self._acceptance.get(script_id)
         return None if hit is None else (hit[0], hit[1])
 
-    def suggest(self, conversation: Conversation, k: int = 3) -> dict[str, Any]:
+    def suggest(
+        self, conversation: Conversation, k: int = 3, known: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """The ``POST /v1/suggest`` object for the next guide reply in ``conversation``.
+
+        ``known``: what the customer's profile says (:meth:`copilot.profile.Profile.slot_values`:
+        their size, the product they asked about before), for slots the chat leaves open.
 
         The steps: the chat's state (intent, next actions) -> candidate scripts ranked for it
         -> each filled from the chat and checked against it (:meth:`_ground`) -> the k most
@@ -232,7 +237,8 @@ class SuggestionEngine:
             intent=intent["label"],
             states=states,
         )
-        chosen = self._diverse(self._ground(conversation, ranked, _pool_size(k), states), k)
+        pool = self._ground(conversation, ranked, _pool_size(k), states, known)
+        chosen = self._diverse(pool, k)
         suggestions = [self._public(r, states) for r in chosen]
         return {
             "intent": intent,
@@ -250,6 +256,7 @@ class SuggestionEngine:
         ranked: list[_Ranked],
         enough: int | None = None,
         states: ScriptStates | None = None,
+        known: Mapping[str, str] | None = None,
     ) -> list[_Ranked]:
         """Fill each candidate from the chat and drop those it does not support (a step); the
         scripts ``states`` pins (by default the conversation's store's) are vouched for."""
@@ -268,6 +275,7 @@ class SuggestionEngine:
             keep=lambda r: self._servable(r),
             vouched=lambda script: self._vouched(script, pinned),
             enough=enough,
+            known=known,
         )
 
     def _servable(self, r: _Ranked) -> bool:

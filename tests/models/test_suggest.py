@@ -480,3 +480,24 @@ def test_trained_scripts_come_encoded_for_reply_matching(bundle: Bundle, tmp_pat
         loaded.scripts.scripts[0], text="完全不同的一句话"
     )
     assert engine_for(loaded)._stored_replies(loaded.reply_matcher) is None
+
+
+def test_the_customers_profile_fills_slots_the_chat_leaves_open(fresh: Bundle) -> None:
+    ask = "这款还有货吗 我想要"
+    sid = _add(
+        fresh, "亲，[尺码]的[商品]我这就帮您查一下库存哦", [ask, ask], action="logistics_info"
+    )
+    engine = engine_for(fresh)
+    chat = make_conversation("x", [("customer", ask)])
+    served = {s["id"]: s for s in engine.suggest(chat, k=10)["suggestions"]}
+    if sid in served:  # without a profile the slots are left for the guide
+        assert served[sid]["needs_edit"] and set(served[sid]["slots"]) == {"尺码", "商品"}
+    known = {"size": "M", "product": "羽绒服"}
+    served = {s["id"]: s for s in engine.suggest(chat, k=10, known=known)["suggestions"]}
+    assert sid in served
+    assert served[sid]["text"] == "亲，M的羽绒服我这就帮您查一下库存哦"
+    assert not served[sid]["needs_edit"]
+    # The chat's own product wins over the profile's.
+    said = make_conversation("y", [("customer", "这件卫衣还有货吗 我想要")])
+    texts = [s["text"] for s in engine.suggest(said, k=10, known=known)["suggestions"]]
+    assert not any("羽绒服" in t for t in texts)
