@@ -32,7 +32,7 @@ from copilot.profile import STAGES, Profile
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.text.normalize import normalize_text
 
-__all__ = ["Segment", "Target", "Task", "execution", "summarise", "targets"]
+__all__ = ["Segment", "Target", "Task", "execution", "similarity", "summarise", "targets"]
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
@@ -182,7 +182,7 @@ def execution(
     orders: Mapping[str, Sequence[Any]] | None = None,
     *,
     encode: Encoder | None = None,
-    threshold: float = 0.8,
+    threshold: float | None = None,
     reply_hours: float = 48.0,
     attribution_hours: float = 72.0,
 ) -> list[Target]:
@@ -192,8 +192,14 @@ def execution(
         conversations: customer id -> that customer's conversations.
         orders: customer id -> their orders (with ``paid_at``).
         encode: texts -> unit row vectors; None for the character n-gram default.
-        threshold: least cosine between a guide message and a variant to count as sent.
+        threshold: least cosine between a guide message and a variant to count as sent; by
+            default 0.4 for the character n-grams and 0.5 for a given encoder (measured by
+            ``eval/task_execution.py`` on hand-written tasks: edits of the script are caught
+            either way, paraphrases only by an embedder, and below these same-topic messages
+            that do not carry the task out start to count).
     """
+    if threshold is None:
+        threshold = 0.4 if encode is None else 0.5
     starts, deadline = _aware(task.starts), _aware(task.deadline)
     sent: list[tuple[int, str, datetime, str]] = []  # target, text, time, conversation
     for n, target in enumerate(chosen):
@@ -206,7 +212,7 @@ def execution(
                 ):
                     at = _aware(message.ts)
                     sent.append((n, message.text, at, conversation.conversation_id))
-    similarities = _similarity(task.variants, [s[1] for s in sent], encode)
+    similarities = similarity(task.variants, [s[1] for s in sent], encode)
     for (n, text, at, cid), similarity in zip(sent, similarities, strict=True):
         target = chosen[n]
         if similarity >= threshold and (target.executed_at is None or at < target.executed_at):
@@ -244,7 +250,7 @@ def _outcome(
     target.converted = any(p is not None and at <= p <= pay_end for p in map(_paid, orders))
 
 
-def _similarity(
+def similarity(
     variants: Sequence[str], texts: Sequence[str], encode: Encoder | None
 ) -> np.ndarray:
     """Per text: its best cosine with any variant."""

@@ -97,8 +97,8 @@ def test_execution_counts_the_script_or_a_close_variant_inside_the_window_only()
     orders = {"u-1": [{"paid_at": start + timedelta(hours=3)}]}
     done = {t.customer_id: t for t in execution(task(), chosen, conversations, orders)}
     assert done["u-1"].executed and done["u-1"].replied and done["u-1"].converted
-    assert done["u-1"].conversation_id == "c-1" and done["u-1"].similarity >= 0.8
-    assert not done["u-2"].executed and done["u-2"].similarity < 0.8  # same shop, another message
+    assert done["u-1"].conversation_id == "c-1" and done["u-1"].similarity >= 0.4
+    assert not done["u-2"].executed and done["u-2"].similarity < 0.4  # same shop, another message
     assert not done["u-3"].executed  # after the deadline
     assert not done["u-4"].executed
     report = summarise(list(done.values()))
