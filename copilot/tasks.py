@@ -213,13 +213,13 @@ def execution(
                     at = _aware(message.ts)
                     sent.append((n, message.text, at, conversation.conversation_id))
     similarities = similarity(task.variants, [s[1] for s in sent], encode)
-    for (n, text, at, cid), similarity in zip(sent, similarities, strict=True):
+    for (n, text, at, cid), score in zip(sent, similarities, strict=True):
         target = chosen[n]
-        if similarity >= threshold and (target.executed_at is None or at < target.executed_at):
+        if score >= threshold and (target.executed_at is None or at < target.executed_at):
             target.executed, target.executed_at = True, at
-            target.message, target.similarity, target.conversation_id = text, float(similarity), cid
+            target.message, target.similarity, target.conversation_id = text, float(score), cid
         elif not target.executed:
-            target.similarity = max(target.similarity, float(similarity))
+            target.similarity = max(target.similarity, float(score))
     for target in chosen:
         if target.executed_at is not None:
             _outcome(
