@@ -44,7 +44,10 @@ def generate(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output file (.jsonl, .csv or .parquet).")
     ],
-    n: Annotated[int, typer.Option("-n", min=1, help="Number of conversations.")] = 1000,
+    n: Annotated[
+        int,
+        typer.Option("-n", min=1, help="Number of conversations (of customers with --journeys)."),
+    ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Corpus seed: same seed, same bytes.")] = 0,
     split: Annotated[
         str,
@@ -61,31 +64,73 @@ def generate(
             "and SHOP-promotions.jsonl (for copilot train --catalog/--promotions).",
         ),
     ] = None,
+    journeys: Annotated[
+        bool,
+        typer.Option(
+            "--journeys",
+            help="Simulate -n customers who come back: 1-3 conversations each over days and "
+            "weeks, with ground truth in meta.journey (for evaluating copilot followups).",
+        ),
+    ] = False,
+    orders: Annotated[
+        Path | None,
+        typer.Option(
+            "--orders",
+            help="Also write an orders CSV: one order per converted conversation, paid minutes "
+            "to hours after it (for --orders of copilot train and copilot followups).",
+        ),
+    ] = None,
 ) -> None:
     """Generate a labelled synthetic corpus (marked meta.synthetic = true).
 
     Example: copilot generate -n 5000 --seed 7 -o data/demo.jsonl --shop data/demo
+
+    Example: copilot generate --journeys -n 2000 -o data/journeys.jsonl --orders data/orders.csv
     """
     from copilot.io import write_conversations
     from copilot.synth import generate as synth
+    from copilot.synth import journey_orders
+    from copilot.synth import journeys as synth_journeys
 
     with handle_errors():
         if split not in ("all", "train", "heldout"):
             raise InputError(f"--phrases must be all, train or heldout, got {split!r}")
+        rows: list[dict[str, Any]] = []
         with progress_bar() as progress:
-            task = progress.add_task("generating", total=n)
+            task = progress.add_task("generating", total=None if journeys else n)
 
             def tick(conversations: Iterator[Any]) -> Iterator[Any]:
                 for i, conversation in enumerate(conversations, 1):
                     yield conversation
+                    if orders is not None:
+                        rows.extend(journey_orders([conversation], seed=seed))
                     if i % 200 == 0 or i == n:
                         progress.update(task, completed=i)
 
             phrases = cast("PhraseSplit", split)
-            count = write_conversations(output, tick(synth(n, seed=seed, split=phrases)))
-        err_console.print(f"wrote {count:,} synthetic conversations to {output}")
+            make = synth_journeys if journeys else synth
+            count = write_conversations(output, tick(make(n, seed=seed, split=phrases)))
+        who = f" of {n:,} customers" if journeys else ""
+        err_console.print(f"wrote {count:,} synthetic conversations{who} to {output}")
+        if orders is not None:
+            _write_orders(orders, rows)
         if shop is not None:
             write_shop(shop)
+
+
+def _write_orders(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write order rows as CSV (the columns of an orders file, times in ISO with +08:00)."""
+    import csv
+
+    from copilot.orders import ORDER_COLUMNS
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ORDER_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "paid_at": row["paid_at"].isoformat()})
+    err_console.print(f"wrote {len(rows):,} orders to {path}")
 
 
 # --------------------------------------------------------------------------- validate

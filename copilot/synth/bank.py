@@ -166,8 +166,8 @@ class Domain:
 class Bank:
     """Every part the generator composes messages from."""
 
-    intents: dict[str, dict[str, Any]]  # id -> {cores, leads, tails, domains}
-    actions: dict[str, dict[str, Any]]  # id -> {cores, terse, domains}
+    intents: dict[str, dict[str, Any]]  # id -> {cores, leads, tails, domains, come_back}
+    actions: dict[str, dict[str, Any]]  # id -> {cores, terse, reopen, domains}
     customer_noise: dict[str, Any]
     guide_noise: dict[str, Any]
     slips: dict[str, list[Phrase]]
@@ -179,6 +179,12 @@ class Bank:
     ) -> list[Phrase]:
         """Phrases for ``label`` usable in ``domain``, restricted to ``split``."""
         return _select(self, side, label, domain, split, kind)
+
+    def come_back(self, when: str, split: PhraseSplit) -> list[Phrase]:
+        """A customer's promises to come back ``when`` (``hesitation.come_back``), in ``split``."""
+        phrases: list[Phrase] = self.intents["hesitation"]["come_back"].get(when, [])
+        chosen = phrases if split == "all" else [p for p in phrases if split_of(p.source) == split]
+        return chosen or phrases  # never empty while the group has phrases
 
 
 def _phrases(items: Any, where: str) -> list[Phrase]:
@@ -194,6 +200,11 @@ def _section(raw: Mapping[str, Any], where: str, kinds: tuple[str, ...]) -> dict
     out["domains"] = {
         d: _phrases(items, f"{where}.domains.{d}")
         for d, items in (raw.get("domains") or {}).items()
+    }
+    # Promises to come back, grouped by when (customer journeys): {when: [phrases]}.
+    out["come_back"] = {
+        when: _phrases(items, f"{where}.come_back.{when}")
+        for when, items in (raw.get("come_back") or {}).items()
     }
     return out
 
@@ -266,7 +277,7 @@ def load_bank() -> Bank:
         for label, raw in customer["intents"].items()
     }
     actions = {
-        label: _section(raw, f"guide.yaml actions.{label}", ("cores", "terse"))
+        label: _section(raw, f"guide.yaml actions.{label}", ("cores", "terse", "reopen"))
         for label, raw in guide["actions"].items()
     }
     slips = {

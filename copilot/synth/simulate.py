@@ -22,7 +22,7 @@ from typing import Any
 import opencc
 
 from copilot.schema import CHINA_TZ, Conversation
-from copilot.synth.bank import Bank, Domain, PhraseSplit, Product
+from copilot.synth.bank import Bank, Domain, Phrase, PhraseSplit, Product
 
 __all__ = ["GuideProfile", "Simulator"]
 
@@ -69,6 +69,7 @@ class _State:
     style: dict[str, float]
     propensity: float
     t: datetime
+    style_name: str = ""
     values: dict[str, str] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     intents: dict[int, str] = field(default_factory=dict)
@@ -151,52 +152,96 @@ class Simulator:
         """The conversation number ``index`` of this corpus (deterministic)."""
         rng = random.Random(f"{self.seed}:{index}")
         guide = rng.choice(self.guides)
-        domain = self.bank.domains[guide.domain]
         style_name = rng.choices(self._style_names, self._style_shares)[0]
-        start = _EPOCH + timedelta(days=rng.randrange(320))
-        start = start.replace(
+        start = self._start_time(rng, _EPOCH + timedelta(days=rng.randrange(320)))
+        st = self._state(rng, guide, style_name, start)
+        scenario = rng.choices(self._scenarios, self._scenario_shares)[0]
+        converted = getattr(self, f"_scenario_{scenario}")(st)
+        amount = self._finish(st, converted)
+        return self._record(
+            st,
+            conversation_id=f"syn-{self.seed}-{index:07d}",
+            customer_id=f"u-{rng.randrange(16**8):08x}",
+            channel=rng.choice(["wecom", "wecom", "wecom", "wechat"]),
+            scenario=scenario,
+            converted=converted,
+            amount=amount,
+        )
+
+    def _start_time(self, rng: random.Random, day: datetime) -> datetime:
+        """A moment of ``day`` when customers write: quiet at night, busy at lunch and evening."""
+        return day.replace(
             hour=rng.choices(range(24), _HOURS)[0],
             minute=rng.randrange(60),
             second=rng.randrange(60),
         )
-        st = _State(
+
+    def _state(
+        self,
+        rng: random.Random,
+        guide: GuideProfile,
+        style_name: str,
+        start: datetime,
+        product: Product | None = None,
+        propensity: float | None = None,
+    ) -> _State:
+        """A fresh conversation state; the product and the customer's propensity drawn if not given."""
+        domain = self.bank.domains[guide.domain]
+        return _State(
             rng=rng,
             guide=guide,
             skill=self.rules["skills"][guide.skill],
             domain=domain,
-            product=rng.choice(domain.products),
+            product=product or rng.choice(domain.products),
             style=self.rules["customer_styles"][style_name],
-            propensity=rng.gauss(0.0, 1.0),
+            propensity=rng.gauss(0.0, 1.0) if propensity is None else propensity,
             t=start,
+            style_name=style_name,
         )
-        scenario = rng.choices(self._scenarios, self._scenario_shares)[0]
-        converted = getattr(self, f"_scenario_{scenario}")(st)
+
+    def _finish(self, st: _State, converted: bool) -> float | None:
+        """Close the conversation (at least one exchange); the order amount when it converted."""
         if len(st.messages) < 2:  # a conversation has at least one exchange
             self._guide_reply(st, "other", force=True)
-        amount = None
-        if converted:
-            qty = rng.choice([1, 1, 1, 2, 2, 3])
-            factor = domain.promo_discount if st.promoted else 1.0
-            amount = round(st.product.price * qty * factor, 2)
+        if not converted:
+            return None
+        qty = st.rng.choice([1, 1, 1, 2, 2, 3])
+        factor = st.domain.promo_discount if st.promoted else 1.0
+        return round(st.product.price * qty * factor, 2)
+
+    def _record(
+        self,
+        st: _State,
+        *,
+        conversation_id: str,
+        customer_id: str,
+        channel: str,
+        scenario: str,
+        converted: bool,
+        amount: float | None,
+        meta: dict[str, Any] | None = None,
+    ) -> Conversation:
+        """The finished conversation; ``meta`` adds keys after the standard ones."""
         record = {
-            "conversation_id": f"syn-{self.seed}-{index:07d}",
-            "guide_id": guide.guide_id,
-            "customer_id": f"u-{rng.randrange(16**8):08x}",
-            "store_id": guide.store_id,
-            "channel": rng.choice(["wecom", "wecom", "wecom", "wechat"]),
+            "conversation_id": conversation_id,
+            "guide_id": st.guide.guide_id,
+            "customer_id": customer_id,
+            "store_id": st.guide.store_id,
+            "channel": channel,
             "messages": st.messages,
             "outcome": {"converted": converted, "order_amount": amount},
             "labels": {"intents": st.intents, "actions": st.actions},
             "meta": {
                 "synthetic": True,
-                "domain": guide.domain,
-                "guide_skill": guide.skill,
-                "customer_style": style_name,
+                "domain": st.guide.domain,
+                "guide_skill": st.guide.skill,
+                "customer_style": st.style_name,
                 "scenario": scenario,
                 "phrase_split": self.split,
                 "seed": self.seed,
                 "compliance_slips": st.slips,
                 "mixed_intents": st.mixed,
+                **(meta or {}),
             },
         }
         return Conversation.model_validate(record)
@@ -214,11 +259,11 @@ class Simulator:
         )
         return self._shopping(st, n_needs=n_needs)
 
-    def _scenario_guide_outreach(self, st: _State) -> bool:
+    def _scenario_guide_outreach(self, st: _State, opener_kind: str = "cores") -> bool:
         rng = st.rng
         st.t -= timedelta(seconds=rng.randrange(1, 60))
         first = rng.choice(["recommend_product", "share_promotion", "greet_and_discover"])
-        self._guide_say(st, first, opener=True)
+        self._guide_say(st, first, opener=True, kind=opener_kind)
         if rng.random() < 0.4:
             st.t += timedelta(seconds=rng.randrange(3, 40))
             self._guide_say(st, rng.choice(["share_promotion", "recommend_product"]))
@@ -462,12 +507,18 @@ class Simulator:
             st.sat += self.rules["effects"]["discovery"]
 
     def _guide_say(
-        self, st: _State, action: str, terse: bool = False, opener: bool = False
+        self,
+        st: _State,
+        action: str,
+        terse: bool = False,
+        opener: bool = False,
+        kind: str | None = None,
     ) -> None:
+        """The guide writes an ``action``; ``kind`` picks a phrase variant (``reopen``)."""
         if st.full:
             return
         rng, noise = st.rng, self.bank.guide_noise
-        kind = "terse" if terse else "cores"
+        kind = kind or ("terse" if terse else "cores")
         phrases = self.bank.cores("guide", action, st.guide.domain, self.split, kind)
         repertoire = self._repertoire(st.guide, action, kind, len(phrases))
         # Guides reuse a repertoire of go-to scripts (many pushed by headquarters), not a fresh
@@ -573,7 +624,7 @@ class Simulator:
     def _compose(self, st: _State, intent: str, opener: bool) -> str:
         rng, style, noise = st.rng, st.style, self.bank.customer_noise
         section = self.bank.intents[intent]
-        phrase = rng.choice(self.bank.cores("customer", intent, st.guide.domain, self.split))
+        phrase = rng.choice(self._customer_phrases(st, intent))
         core = phrase.render(rng, lambda slot: self._fill(st, slot))
         out = []
         if opener and noise.get("openers"):
@@ -596,6 +647,10 @@ class Simulator:
         if rng.random() < style["sticker"] and noise.get("stickers"):
             out.append(rng.choice(noise["stickers"]))
         return self._noisify(st, "".join(out))
+
+    def _customer_phrases(self, st: _State, intent: str) -> list[Phrase]:
+        """The phrasings a customer may use for ``intent`` (a subclass may narrow them)."""
+        return self.bank.cores("customer", intent, st.guide.domain, self.split)
 
     def _noisify(self, st: _State, text: str) -> str:
         rng, style, noise = st.rng, st.style, self.bank.customer_noise
