@@ -17,6 +17,10 @@
                         conversation each is attributed to (``copilot.orders``), or why none
     catalog_products    the brand's products posted to ``/v1/catalog`` (one row per name)
     catalog_promotions  the brand's promotions posted to ``/v1/catalog`` (one row per title)
+    followup_actions    follow-up queue entries a guide marked done, snoozed or dismissed (one
+                        row per entry id; posting again replaces it)
+    tasks               headquarters' tasks posted to ``/v1/tasks``: script variants, segment,
+                        window and the stores they cover (``copilot.tasks``)
 
 Every timestamp is timezone-aware: stored in UTC, read back as UTC datetimes on both SQLite
 (which keeps no zone itself) and PostgreSQL. The Alembic migrations in ``migrations/`` create
@@ -56,11 +60,13 @@ __all__ = [
     "ConversationRow",
     "Feedback",
     "FlagRow",
+    "FollowUpAction",
     "MessageRow",
     "OrderRow",
     "ScriptState",
     "ServedSuggestion",
     "ServerState",
+    "TaskRow",
     "UTCDateTime",
     "utcnow",
 ]
@@ -309,3 +315,48 @@ class CatalogPromotion(Base):
     key_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FollowUpAction(Base):
+    """What a guide did with an entry of the follow-up queue (:mod:`copilot.followups`).
+
+    ``status`` is ``done`` or ``dismissed`` (the entry leaves the queue for good) or ``snoozed``
+    (it comes back on ``until``). ``due`` is the entry's due day when it was closed, kept so
+    scorecards can count follow-ups done on time; customer, guide and store are the entry's.
+    """
+
+    __tablename__ = "followup_actions"
+
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    until: Mapped[date | None] = mapped_column(Date)
+    # Indexed: the queue reads the actions of the customers it covers.
+    customer_id: Mapped[str] = mapped_column(String, index=True)
+    guide_id: Mapped[str | None] = mapped_column(String, index=True)
+    store_id: Mapped[str | None] = mapped_column(String)
+    due: Mapped[date] = mapped_column(Date)
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskRow(Base):
+    """A task from headquarters (:class:`copilot.tasks.Task`): script variants for a segment of
+    customers, to carry out between ``starts`` and ``deadline``.
+
+    ``stores`` is the task's scope: the stores of the supervisor key that created it (its
+    segment may only name those), or empty for an admin's task (every store).
+    """
+
+    __tablename__ = "tasks"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    variants: Mapped[list[Any]]
+    segment: Mapped[dict[str, Any]]
+    stores: Mapped[list[Any]]
+    starts: Mapped[datetime]
+    deadline: Mapped[datetime]
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
