@@ -8,10 +8,13 @@ catalogue; it disposes of the database engine at shutdown. Everything an app hol
 Example:
     >>> import uvicorn
     >>> from server.app import create_app
+    >>> from server.protocol import uvicorn_options
     >>> from server.settings import Settings
-    >>> uvicorn.run(create_app(Settings(bundle_dir="models/default")), port=8000)
+    >>> settings = Settings(bundle_dir="models/default")
+    >>> uvicorn.run(create_app(settings), port=8000, **uvicorn_options(settings))
 
-or ``copilot serve --bundle models/default``.
+or ``copilot serve --bundle models/default`` (``uvicorn_options`` gives the HTTP parser with the
+limit on headers, and JSON errors for requests it cannot parse).
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ from server.db import repository as repo
 from server.errors import install_error_handlers
 from server.logs import configure_logging
 from server.metrics import Metrics
-from server.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from server.middleware import (
+    BodyLimitMiddleware,
+    HeaderLimitMiddleware,
+    RequestContextMiddleware,
+)
 from server.routes import (
     admin,
     catalog,
@@ -156,8 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    # The last added is the outermost: request ids and logs cover the size check's answers.
+    # The last added is the outermost: request ids and logs cover the size checks' answers.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for module in (
         suggest,

@@ -18,6 +18,8 @@ any other :class:`~copilot.errors.CopilotError` 500     a fault of the server
 FastAPI's request validation                   422     a field of the wrong type, an unknown field
 ... of a body that is not JSON                 400     malformed JSON
 :class:`PayloadTooLarge` (middleware)          413     a body over ``max_body_bytes``
+:mod:`server.protocol` (before the app)        400     a request that is not valid HTTP/1.1
+... and ``HeaderLimitMiddleware``              431     headers over ``max_header_bytes``
 =============================================  ======  ==========================================
 """
 

@@ -1,12 +1,15 @@
-"""ASGI middleware: request ids, access logs and metrics; the body size limit and UTF-8 check.
+"""ASGI middleware: request ids, access logs and metrics; the size limits and UTF-8 check.
 
-Two plain ASGI classes (not Starlette's ``BaseHTTPMiddleware``, which buffers responses and
+Plain ASGI classes (not Starlette's ``BaseHTTPMiddleware``, which buffers responses and
 breaks context variables):
 
 - :class:`RequestContextMiddleware` (outermost): takes the ``X-Request-ID`` header or makes an
   id, echoes it on the response (with ``X-Served-By``: host and process id of the worker), logs one JSON line per request (method, route template,
   status, ms, request id), records the latency histogram, and turns an unexpected exception
   into a JSON 500 that names the request id instead of a bare text page.
+- :class:`HeaderLimitMiddleware`: refuses a request line and headers over ``max_header_bytes``
+  with 431. The HTTP parser (:mod:`server.protocol`) stops reading a head long before it
+  grows large, but it only checks a head that arrived in pieces; this check is exact.
 - :class:`BodyLimitMiddleware`: refuses a body over ``max_body_bytes`` with 413, whether or not
   the client sent ``Content-Length`` (a chunked upload is counted as it arrives), and a body
   that is not UTF-8 with 400, before any route parses it.
@@ -30,7 +33,13 @@ from server.errors import error_content
 from server.logs import request_id_var
 from server.metrics import UNMATCHED_ROUTE, Metrics
 
-__all__ = ["REQUEST_ID_HEADER", "BodyLimitMiddleware", "RequestContextMiddleware"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "BodyLimitMiddleware",
+    "HeaderLimitMiddleware",
+    "RequestContextMiddleware",
+    "header_limit_message",
+]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -154,6 +163,41 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def header_limit_message(max_bytes: int) -> str:
+    """The message of a 431: the limit and the setting that changes it (never the headers)."""
+    return (
+        f"the request line and headers are larger than the limit of {max_bytes:,} bytes; send "
+        "fewer or smaller headers (the server's limit is COPILOT_MAX_HEADER_BYTES)"
+    )
+
+
+class HeaderLimitMiddleware:
+    """431 for a request line and headers over ``max_bytes`` (counted as sent: ``name: value``
+    and line ends).
+
+    Args:
+        app: the wrapped ASGI app.
+        max_bytes: the largest request head accepted.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the head of one request, then serve it."""
+        if scope["type"] == "http":
+            target = scope.get("raw_path") or scope["path"].encode()
+            size = len(scope["method"]) + len(target) + len(scope.get("query_string", b"")) + 13
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"]) + 2
+            if size > self.max_bytes:
+                request_id = scope.get("state", {}).get("request_id")
+                content = error_content(431, header_limit_message(self.max_bytes), request_id)
+                await _send_json(send, 431, content)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -11,6 +11,9 @@ variable                   default                         meaning
 ``COPILOT_HOST``           ``127.0.0.1``                   address ``copilot serve`` binds
 ``COPILOT_PORT``           ``8000``                        port ``copilot serve`` binds
 ``COPILOT_MAX_BODY_BYTES`` ``2000000``                     largest request body (413 above)
+``COPILOT_MAX_HEADER_BYTES`` ``16384``                     largest request line and headers
+                                                           together (431 above; see
+                                                           :mod:`server.protocol`)
 ``COPILOT_MAX_MESSAGES``   ``2000``                        most messages per conversation
 ``COPILOT_MAX_CONVERSATIONS`` ``500``                      most conversations per POST
 ``COPILOT_LOG_LEVEL``      ``INFO``                        log level of the JSON logs
@@ -67,6 +70,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=2_000_000, ge=1_024)
+    max_header_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
     max_messages: int = Field(default=2_000, ge=1)
     max_conversations: int = Field(default=500, ge=1)
     log_level: LogLevel = "INFO"

@@ -73,6 +73,7 @@ def serve(
     from server.app import create_app
     from server.db import describe_url, migrate
     from server.logs import configure_logging
+    from server.protocol import uvicorn_options
     from server.settings import Settings
 
     options: dict[str, Any] = {
@@ -110,6 +111,8 @@ def serve(
             "log_config": None,  # our JSON logging, set up above
             "access_log": False,  # the app logs each request itself, with its request id
             "ws": "none",
+            # h11 with a limit on the request head, and JSON for requests it cannot parse
+            **uvicorn_options(settings),
         }
         if settings.workers == 1:
             uvicorn.run(create_app(settings), **common)

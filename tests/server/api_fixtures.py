@@ -28,6 +28,7 @@ from copilot.schema import Conversation
 from copilot.synth import generate
 from server.app import create_app
 from server.db import create_api_key, make_engine, make_session_factory, migrate
+from server.protocol import uvicorn_options
 from server.settings import Settings
 
 __all__ = [
@@ -162,8 +163,14 @@ def live_server(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     # No websockets (their import warns) and no logging set-up: the app logs, pytest captures.
+    # The HTTP protocol and its limits are those of `copilot serve`.
     config = uvicorn.Config(
-        app, lifespan="on", ws="none", http="h11", log_config=None, access_log=False
+        app,
+        lifespan="on",
+        ws="none",
+        log_config=None,
+        access_log=False,
+        **uvicorn_options(settings),
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

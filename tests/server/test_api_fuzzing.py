@@ -4,10 +4,12 @@ echoed in a 401, timestamps that overflow China time, and HTTP the app never see
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.builders import conversation_dict
@@ -244,3 +246,56 @@ def test_the_lists_answer_after_far_timestamps_were_refused(server: LiveServer) 
         assert client.get(path, params=edges).status_code == 200, path
     lower_case = {"since": "2026-03-01t00:00:00z"}  # RFC 3339, the schema's date-time
     assert client.get("/v1/conversations", params=lower_case).status_code == 200
+
+
+# --------------------------------------------------------------------------- 6. HTTP itself
+
+
+@pytest.mark.parametrize("size", [17_000, 100_000])  # read at once, or in pieces by h11
+def test_headers_over_the_limit_are_a_json_431(server: LiveServer, size: int) -> None:
+    response = server.client().get("/v1/me", headers={"X-Padding": "a" * size})
+    error = assert_error(response, 431, "16,384 bytes", "COPILOT_MAX_HEADER_BYTES")
+    assert "aaaa" not in error["message"]
+
+
+def _raw(server: LiveServer, request: bytes) -> httpx.Response:
+    """Send bytes that no HTTP client would, and parse the answer."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = [(name, value) for name, value in (line.split(": ", 1) for line in lines)]
+    return httpx.Response(int(status_line.split()[1]), headers=headers, content=body)
+
+
+def _post(extra_head: bytes, body: bytes = b"") -> bytes:
+    return b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n" + extra_head + b"\r\n" + body
+
+
+MALFORMED: list[tuple[str, bytes, int]] = [
+    (
+        "header without a colon",
+        b"GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization sk-abc\r\n\r\n",
+        400,
+    ),
+    ("no Host header", b"GET /v1/me HTTP/1.1\r\n\r\n", 400),
+    ("Content-Length not a number", _post(b"Content-Length: abc\r\n"), 400),
+    ("broken chunk", _post(b"Transfer-Encoding: chunked\r\n", b"zz\r\n"), 400),
+    ("unknown Transfer-Encoding", _post(b"Transfer-Encoding: gzip\r\n"), 501),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
+def test_malformed_http_gets_the_json_error_shape(
+    server: LiveServer, request_bytes: bytes, status: int
+) -> None:
+    response = _raw(server, request_bytes)
+    assert response.headers["content-type"] == "application/json", response.text
+    error = assert_error(response, status)
+    assert "sk-abc" not in error["message"]

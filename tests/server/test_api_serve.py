@@ -1,4 +1,5 @@
-"""``copilot serve``: refuses bad settings with exit code 2, and serves the API with JSON logs."""
+"""``copilot serve``: refuses bad settings with exit code 2, and serves the API with JSON logs
+and a limit on request headers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from copilot.cli import app
-from tests.server.api_fixtures import create_keys, free_port
+from tests.server.api_fixtures import assert_error, create_keys, free_port
 
 
 @pytest.mark.parametrize(
@@ -35,13 +36,12 @@ def test_serve_refuses_bad_settings(
     assert fragment in result.output
 
 
-def test_serve_runs_the_api_with_json_request_logs(
-    scoring_bundle_dir: Path, tmp_path: Path
-) -> None:
-    url = f"sqlite:///{tmp_path / 'served.db'}"
-    key = create_keys(url, {"admin": {"role": "admin"}})["admin"]
+def _start_serve(
+    bundle_dir: Path, database_url: str, **env: str
+) -> tuple[subprocess.Popen[str], str]:
+    """``copilot serve`` in a subprocess on a free port, once ``/readyz`` answers; returns the
+    process (the caller terminates it) and the base URL."""
     port = free_port()
-    env = {**os.environ, "COPILOT_LOG_LEVEL": "info", "COPILOT_DATABASE_URL": url}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -49,27 +49,38 @@ def test_serve_runs_the_api_with_json_request_logs(
             "copilot.cli",
             "serve",
             "--bundle",
-            str(scoring_bundle_dir),
+            str(bundle_dir),
             "--port",
             str(port),
         ],
-        env=env,
+        env={**os.environ, "COPILOT_DATABASE_URL": database_url, **env},
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read() if process.stderr else "serve exited")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("copilot serve did not become ready")
+        time.sleep(0.2)
+
+
+def test_serve_runs_the_api_with_json_request_logs(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    key = create_keys(url, {"admin": {"role": "admin"}})["admin"]
+    process, base = _start_serve(scoring_bundle_dir, url, COPILOT_LOG_LEVEL="info")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "copilot serve did not become ready"
-            time.sleep(0.2)
         me = httpx.get(
             f"{base}/v1/me",
             headers={"Authorization": f"Bearer {key}", "X-Request-ID": "serve-test-1"},
@@ -83,6 +94,21 @@ def test_serve_runs_the_api_with_json_request_logs(
     assert access and access[0]["route"] == "/v1/me" and access[0]["status"] == 200
     assert access[0]["logger"] == "server.access" and "ms" in access[0]
     assert any(line.get("message") == "serving" for line in lines)
+
+
+def test_serve_limits_request_headers_with_a_json_431(
+    scoring_bundle_dir: Path, tmp_path: Path
+) -> None:
+    # uvicorn's default parser (httptools) read a 20 MB header whole; serve runs h11 with a limit.
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    process, base = _start_serve(scoring_bundle_dir, url, COPILOT_MAX_HEADER_BYTES="4096")
+    try:
+        assert httpx.get(f"{base}/healthz", headers={"X-Padding": "a" * 3_000}).status_code == 200
+        response = httpx.get(f"{base}/healthz", headers={"X-Padding": "a" * 20_000})
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert_error(response, 431, "4,096 bytes", "COPILOT_MAX_HEADER_BYTES")
 
 
 def test_settings_come_from_copilot_variables(monkeypatch: pytest.MonkeyPatch) -> None:
