@@ -59,6 +59,7 @@ eval: install models/default/manifest.json $(TEST_DATA)
 	$(PY) -m eval.real_dev -o reports/real_dev
 	$(PY) -m eval.profile_extraction
 	$(PY) -m eval.task_execution --bundle models/default
+	$(PY) -m eval.followups --bundle models/default
 	$(PY) -m eval.real_suggest --demo-bundle models/default --json reports/real_suggest.json \
 		--sheet reports/real_suggest/judge-sheet.md
 

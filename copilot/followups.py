@@ -61,10 +61,15 @@ REASONS = ("unanswered", "come_back", "hesitated", "after_sales_care")
 _HESITATION = re.compile(
     r"考虑|再看看|先看看|看看再说|犹豫|纠结|回头再说|再说吧|想想|不急|还没想好|再比较|比较一下"
 )
+# Without intents, a question is read from its words: a trailing 「？」 alone is not enough (many
+# customers end every line with one), and greetings and thanks ask nothing.
 _QUESTION = re.compile(
-    r"[?？]\s*$|[吗呢么嘛]\s*[~～。.!！]*\s*$|怎么|什么|多少|哪|几|能不能|可不可以|有没有|是不是|行不行"
+    r"[吗呢么嘛]\s*[~～。.!！?？]*\s*$|怎么|什么|多少|哪|几[个天号点时]|能不能|可不可以|有没有|是不是|行不行|单号"
 )
-_CLOSING = re.compile(r"^(?:好的?|嗯+|哦+|ok|OK|谢谢|谢了|好滴|收到|知道了|拜拜)")
+_CLOSING = re.compile(
+    r"^(?:好的?|嗯+|哦+|ok|谢谢|谢了|好滴|收到|知道了|拜拜|在吗|在不在|你好|您好|hi|hello|哈喽|嗨)",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -327,15 +332,23 @@ def _read(state: CustomerState, conversation: Conversation, labels: list[str | N
         event = Event(at, conversation.conversation_id, i, message.text)
         intent = labels[i] if i < len(labels) else None
         text = message.text.strip()
-        asks = bool(_QUESTION.search(text)) and not _CLOSING.match(text)
-        state.question = event if asks or intent in _ASKING else None
+        if intent is not None:
+            asks = intent in _ASKING
+        else:
+            asks = bool(_QUESTION.search(text)) and not (
+                _CLOSING.match(text) or _HESITATION.search(text)
+            )
+        state.question = event if asks else None
         if intent in ("hesitation", "price_objection", "trust_objection") or _HESITATION.search(
             text
         ):
             state.hesitation = event
 
 
-_ASKING = {"product_inquiry", "price_inquiry", "size_fit", "stock", "logistics", "after_sales"}
+_ASKING = {
+    "product_inquiry", "price_inquiry", "size_fit", "stock", "logistics", "after_sales",
+    "purchase_intent",
+}  # fmt: skip
 
 
 def _first_time(conversation: Conversation) -> datetime:
