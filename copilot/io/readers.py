@@ -587,6 +587,27 @@ def _truncate(raw: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
 # --- canonical conversation JSONL ---------------------------------------------------------------
 
 
+def _aliased_roles(obj: dict[str, Any], roles: Mapping[str, str]) -> dict[str, Any]:
+    """``obj`` with message roles given as aliases (顾客, 导购, --role-map ...) made canonical,
+    as the row readers do; anything else is left for validation to report."""
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not any(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and m["role"] not in _ROLES
+        for m in messages
+    ):
+        return obj
+    fixed = [
+        {**m, "role": roles.get(m["role"].strip().lower(), m["role"])}
+        if isinstance(m, dict) and isinstance(m.get("role"), str)
+        else m
+        for m in messages
+    ]
+    return {**obj, "messages": fixed}
+
+
+_ROLES = frozenset(("customer", "guide", "system"))
+
+
 def _read_canonical(
     src: _Source, opts: _Options, summary: LoadSummary
 ) -> Iterator[Conversation | Quarantined]:
@@ -595,7 +616,9 @@ def _read_canonical(
         obj: dict[str, Any] | None = None
         try:
             obj = _parse_object(_decode(line), "one conversation")
-            conversation = Conversation.model_validate(obj, context=opts.context)
+            conversation = Conversation.model_validate(
+                _aliased_roles(obj, opts.roles), context=opts.context
+            )
             if opts.taxonomy is not None:
                 _check_labels(conversation, opts.taxonomy)
         except ValidationError as exc:

@@ -947,3 +947,21 @@ def test_wecom_staff_ids_reject_unknown_pair(tmp_path: Path) -> None:
     _, quarantined, _, _ = _read(path, "wecom", staff_ids={"g-9"})
 
     assert "neither 'u-1' nor 'u-2' is in staff_ids" in quarantined[0].error
+
+
+def test_conversation_json_takes_the_same_role_aliases_as_rows(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    lines = [
+        {"conversation_id": "c-1", "messages": [{"role": "顾客", "text": "在吗"}, {"role": "导购", "text": "在的亲"}, {"role": "Customer", "text": "好"}]},
+        {"conversation_id": "c-2", "messages": [{"role": "客人", "text": "在吗"}]},
+        {"conversation_id": "c-3", "messages": [{"role": "店长", "text": "在吗"}]},
+    ]  # fmt: skip
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
+
+    conversations, quarantined, _, _ = _read(path, role_map={"客人": "customer"})
+
+    assert [[m.role for m in c.messages] for c in conversations] == [
+        ["customer", "guide", "customer"],
+        ["customer"],
+    ]
+    assert len(quarantined) == 1 and "店长" in quarantined[0].error
