@@ -10,7 +10,10 @@
     ├── ConfigError              a bad setting, taxonomy or rubric file
     ├── NotFittedError           a trainable component used before ``fit``
     ├── BundleError              a model bundle that is missing, broken or incompatible
-    └── ForbiddenError           a valid API key used outside its role or scope
+    ├── ForbiddenError           a valid API key used outside its role or scope
+    └── LLMError                 the optional LLM layer (``copilot.llm``) failed
+        ├── LLMBackendError      the model could not be reached, or kept failing after retries
+        └── LLMOutputError       the model's reply was invalid, also after one retry
 
 The CLI maps every ``CopilotError`` to exit code 2 (``InputError``, ``ConfigError``,
 ``BundleError``) or 1 (anything else) with the message; the server maps them to HTTP
@@ -27,6 +30,9 @@ __all__ = [
     "CopilotError",
     "ForbiddenError",
     "InputError",
+    "LLMBackendError",
+    "LLMError",
+    "LLMOutputError",
     "NotFittedError",
     "NotFoundError",
     "RecordError",
@@ -81,3 +87,22 @@ class BundleError(CopilotError):
 class ForbiddenError(CopilotError):
     """A valid API key used outside its role (a guide asking for the leaderboard) or its scope
     (a supervisor reading another store's conversation)."""
+
+
+class LLMError(CopilotError):
+    """The optional LLM layer failed; nothing else depends on it."""
+
+
+class LLMBackendError(LLMError):
+    """The model server (or local model) could not answer: unreachable, refused, or still
+    failing after the bounded retries. The message names the backend and the last failure."""
+
+
+class LLMOutputError(LLMError):
+    """The model answered, but not with what the prompt's schema asks for, even after one retry
+    with the validation error fed back. ``reply`` holds the last reply, ``problems`` why."""
+
+    def __init__(self, message: str, *, reply: str = "", problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.reply = reply
+        self.problems = problems
