@@ -6,6 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_N ?= 5000
 DEMO_SEED ?= 7
+# Where `make demo` serves (http://127.0.0.1:$(PORT)/ui).
+PORT ?= 8000
+# PyTorch's package index. Empty: the configured pip index (on this project's machines it
+# serves the CPU build). On an ordinary Linux machine the public PyPI torch pulls the CUDA
+# build (GBs): use `make TORCH_INDEX=https://download.pytorch.org/whl/cpu test`.
+TORCH_INDEX ?=
 
 .PHONY: install demo eval eval-heldout test lint browser bench clean
 
@@ -15,7 +21,8 @@ install: $(STAMP)
 # The stamp makes a second run quick; editing pyproject.toml re-installs.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 \
+		$(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 2>&1 | grep -v "is ignored" || true
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,transformers,ray]' 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import copilot, torch"
 	touch $(STAMP)
@@ -25,10 +32,10 @@ TEST_SEED := $(shell echo $$(( $(DEMO_SEED) + 1 )))
 TEST_DATA := data/demo-test-1000-$(TEST_SEED).jsonl
 
 # The whole product, offline: generate the demo corpus, train the bundle, score and store the
-# conversations, create a supervisor key, and serve the API and dashboard on 127.0.0.1:8000
+# conversations, create a supervisor key, and serve the API and dashboard on 127.0.0.1:$(PORT)
 # (each step is skipped when its output is current). It prints the URL and the key.
 demo: install
-	$(BIN)/copilot demo -n $(DEMO_N) --seed $(DEMO_SEED)
+	$(BIN)/copilot demo -n $(DEMO_N) --seed $(DEMO_SEED) --port $(PORT)
 
 $(DEMO_DATA): | $(STAMP)
 	mkdir -p data

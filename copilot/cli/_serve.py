@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from copilot.cli._common import app, console, err_console, handle_errors, progress_bar
-from copilot.errors import BundleError, ConfigError
+from copilot.errors import BundleError, ConfigError, InputError
 
 __all__ = ["demo", "serve"]
 
@@ -97,6 +97,7 @@ def serve(
                 f"with `copilot train data.jsonl -o {settings.bundle_dir}` or pass --bundle"
             )
         # Fail here, with a clean message, rather than inside the server's start-up.
+        check_port_free(settings.host, settings.port)
         migrate(settings.database_url)
         configure_logging(settings.log_level)
         err_console.print(
@@ -170,7 +171,17 @@ def demo(
         "models/default"
     ),
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            min=1,
+            max=65535,
+            envvar="COPILOT_PORT",
+            help="Port [env COPILOT_PORT; 8000].",
+        ),
+    ] = 8000,
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Prepare everything, print the key, do not serve.")
     ] = False,
@@ -180,7 +191,9 @@ def demo(
 
     Each step is skipped when its output is already there and current: the corpus for the same
     --n and --seed, the bundle trained on that corpus, the conversations stored by that bundle.
-    A new supervisor key for every store of the demo is printed each time (only its hash is kept).
+    A supervisor key for every store of the demo is printed each time (only its hash is kept,
+    so it cannot be shown again): the key an earlier run printed is revoked, so one demo key is
+    live at a time. A busy port is reported before anything is minted.
 
     Example: copilot demo            # then open http://127.0.0.1:8000/ui and paste the key
     """
@@ -192,7 +205,6 @@ def demo(
     from models.train import file_digest
     from server.auth import Principal
     from server.db import (
-        create_api_key,
         list_conversations,
         make_engine,
         make_session_factory,
@@ -209,6 +221,8 @@ def demo(
             raise typer.Exit(1)
 
     with handle_errors():
+        if not no_serve:
+            check_port_free(host, port)
         data_dir.mkdir(parents=True, exist_ok=True)
         if not corpus.is_file():
             step(
@@ -247,9 +261,9 @@ def demo(
         with sessions() as session:
             stored, _ = list_conversations(session, admin, limit=1)
         if stored < len(conversations) or not trained:
-            from copilot.scoring import Scorer
+            from models.runtime import load_scorer
 
-            scorer = Scorer.load(bundle_dir)
+            scorer = load_scorer(bundle_dir)
             with progress_bar() as bar:
                 task = bar.add_task("scoring and storing", total=len(conversations))
                 for start in range(0, len(conversations), 250):
@@ -262,7 +276,7 @@ def demo(
                     bar.advance(task, len(batch))
         stores = sorted({c.store_id for c in conversations if c.store_id})
         with sessions() as session:
-            key, _ = create_api_key(session, "supervisor", stores=stores, name="demo supervisor")
+            key = demo_key(session, stores)
             session.commit()
         engine.dispose()
         url = f"http://{host}:{port}/ui"
@@ -283,3 +297,35 @@ def demo(
             data_dir=data_dir,
             log_level="WARNING",
         )
+
+
+_DEMO_KEY = "demo supervisor"
+
+
+def demo_key(session: Any, stores: list[str]) -> str:
+    """A new demo supervisor key for ``stores``; the ones earlier demo runs printed are revoked
+    (only hashes are kept, so a key cannot be shown twice: one live demo key at a time)."""
+    from server.db import create_api_key, list_api_keys, revoke_api_key
+
+    for old in list_api_keys(session):
+        if old["name"] == _DEMO_KEY and old["active"]:
+            revoke_api_key(session, old["id"])
+    key, _ = create_api_key(session, "supervisor", stores=stores, name=_DEMO_KEY)
+    return key
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise a usage error (exit 2) when ``host:port`` cannot be listened on, before any work."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another server "
+                f"(an earlier copilot demo or serve?) may be using it; stop it, or choose "
+                f"another port with --port {port + 1} (make demo PORT={port + 1})"
+            ) from None
