@@ -45,7 +45,9 @@ from server.routes import (
     catalog,
     classify,
     conversations,
+    customers,
     feedback,
+    followups,
     guides,
     health,
     me,
@@ -54,6 +56,7 @@ from server.routes import (
     score,
     scripts,
     suggest,
+    tasks,
     ui,
 )
 from server.runtime import RuntimeHolder, build_runtime
@@ -176,6 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         guides,
         feedback,
         orders,
+        customers,
+        followups,
+        tasks,
         catalog,
         scripts,
         admin,

@@ -32,6 +32,8 @@ variable                   default                         meaning
 ``COPILOT_ATTRIBUTION_HOURS`` ``72``                       an order goes to its customer's latest
                                                            conversation with a message at most
                                                            this long before the payment
+``COPILOT_FOLLOWUP_RULES``  (the built-in rules)            follow-up rules YAML for ``/v1/followups``
+                                                           (a copy of ``copilot/data/followups.yaml``)
 =========================  ==============================  ===========================================
 
 Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     sync_seconds: float = Field(default=2.0, ge=0, le=3600)
     served_write_seconds: float = Field(default=0.2, ge=0, le=60)
     attribution_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+    followup_rules: Path | None = None
     serve_id: str | None = Field(
         default=None,
         description="set by `copilot serve` for its worker processes: one id per server run",

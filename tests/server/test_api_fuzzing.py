@@ -61,7 +61,7 @@ def test_an_offset_past_sql_integers_is_422_not_500(server: LiveServer, path: st
 
 def test_openapi_bounds_every_limit_and_offset(openapi: dict[str, Any]) -> None:
     bounded = _parameters(openapi, "limit") + _parameters(openapi, "offset")
-    assert len(bounded) == 6
+    assert len(bounded) == 8
     for where, schema in bounded:
         assert schema.get("maximum") is not None and schema.get("minimum") is not None, where
 
@@ -98,10 +98,18 @@ def test_openapi_declares_that_ids_in_queries_and_paths_have_no_nul(
     # the service refuses these with "contains a NUL character"
     ids = [
         p
-        for name in ("guide_id", "store_id", "customer_id", "conversation_id", "flag")
+        for name in (
+            "guide_id",
+            "store_id",
+            "customer_id",
+            "conversation_id",
+            "flag",
+            "task_id",
+            "followup_id",
+        )
         for p in _parameters(openapi, name)
     ]
-    assert len(ids) == 10
+    assert len(ids) == 15
     for where, schema in ids:
         assert _string_schema(schema)["pattern"] == "^[^\\u0000]*$", where
 

@@ -1,0 +1,74 @@
+"""What ``GET /v1/customers/{customer_id}`` does, and the per-customer reading the follow-up
+queue and tasks share.
+
+A customer is seen through their conversations: a key sees a customer's profile when it may
+see at least one of their stored conversations, and the profile is built from those only (a
+guide's view of a customer is what that guide talked about with them). Orders are the
+customer's stored orders in any store: a payment anywhere is what the customer did.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from copilot.errors import InputError, NotFoundError
+from copilot.profile import build_profile
+from copilot.schema import Conversation
+from server.auth import Principal
+from server.db.customers import customer_orders, load_conversations
+
+__all__ = ["CustomerData", "customer_profile", "customers_in_scope", "latest_owner"]
+
+CustomerData = tuple[dict[str, list[Conversation]], dict[str, list[dict[str, Any]]]]
+"""customer id -> their conversations, and customer id -> their orders."""
+
+
+def customer_profile(session: Session, principal: Principal, customer_id: str) -> dict[str, Any]:
+    """The customer's profile (:meth:`copilot.profile.Profile.to_dict`): facts each with the
+    conversation, message index, time and text it came from; stage, last contact, orders and
+    the conversations read.
+
+    Raises:
+        InputError: an id with a NUL character.
+        NotFoundError: the caller may see none of the customer's stored conversations.
+    """
+    if "\x00" in customer_id:
+        raise InputError("customer_id contains a NUL character (\\x00); remove it")
+    conversations = load_conversations(session, principal, customer_id=customer_id)
+    if not conversations:
+        raise NotFoundError(
+            f"no stored conversation of customer {customer_id!r} that this API key may see; "
+            "POST the customer's conversations (with customer_id) to /v1/conversations first"
+        )
+    orders = customer_orders(session, [customer_id]).get(customer_id, [])
+    return build_profile(customer_id, conversations, orders).to_dict()
+
+
+def customers_in_scope(
+    session: Session, principal: Principal, ended_since: datetime | None = None
+) -> CustomerData:
+    """The conversations ``principal`` may see (ending at or after ``ended_since``), grouped
+    by customer, and those customers' orders."""
+    by_customer: dict[str, list[Conversation]] = defaultdict(list)
+    for conversation in load_conversations(session, principal, ended_since=ended_since):
+        if conversation.customer_id:
+            by_customer[conversation.customer_id].append(conversation)
+    return dict(by_customer), customer_orders(session, by_customer)
+
+
+def latest_owner(conversations: list[Conversation]) -> tuple[str | None, str | None]:
+    """The guide and store of a customer's latest conversation (by its first message)."""
+
+    def start(conversation: Conversation) -> float:
+        stamps = [m.ts.timestamp() for m in conversation.messages if m.ts is not None]
+        return min(stamps) if stamps else float("-inf")
+
+    guide = store = None
+    for conversation in sorted(conversations, key=start):
+        guide = conversation.guide_id or guide
+        store = conversation.store_id or store
+    return guide, store
