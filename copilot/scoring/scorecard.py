@@ -283,6 +283,27 @@ def _mean(total: float, n: int, digits: int = 1) -> float | None:
     return round(total / n, digits) if n else None
 
 
+# What supervisors read for a flag: the dashboard's names (server/ui/static/app.js FLAG_NAMES).
+FLAG_NAMES = {
+    "unanswered": "超时未回复",
+    "slow_reply": "回复过慢",
+    "absolute_claim": "绝对化用语",
+    "efficacy_claim": "功效/医疗宣称",
+    "private_payment": "私下交易",
+    "guaranteed_result": "承诺效果",
+    "data_exposure": "泄露个人信息",
+    "rude": "不当言辞",
+    "compliance": "合规风险",
+    "timing": "响应问题",
+}
+
+
+def flag_name(flag: Mapping[str, Any]) -> str:
+    """A flag's name in Chinese: its rule's, else its kind's (a brand's own rule id as is)."""
+    rule, kind = str(flag.get("rule") or ""), str(flag.get("kind") or "")
+    return FLAG_NAMES.get(rule) or FLAG_NAMES.get(kind) or rule or kind or "风险"
+
+
 def _reasons(report: Mapping[str, Any], worst: bool, k: int = 2) -> list[str]:
     """Why a conversation is among the worst (lowest dimensions, first evidence) or the best."""
     dims = report.get("dimensions") or {}
@@ -307,10 +328,7 @@ def _reasons(report: Mapping[str, Any], worst: bool, k: int = 2) -> list[str]:
         for flag in report.get("flags") or []:
             if flag.get("severity") == "high":
                 excerpt = f" 「{flag['excerpt']}」" if flag.get("excerpt") else ""
-                reasons.append(
-                    f"{flag.get('kind', 'flag')} {flag.get('rule', '?')} "
-                    f"(#{flag.get('message_index', '?')}){excerpt}"
-                )
+                reasons.append(f"{flag_name(flag)} (#{flag.get('message_index', '?')}){excerpt}")
                 break
     else:
         scored.sort(key=lambda item: (-item[0], item[1]))

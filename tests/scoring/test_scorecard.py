@@ -144,7 +144,18 @@ def test_scorecard_worst_reasons_name_high_severity_flags() -> None:
         "c-1", overall=30.0, flags=[{**high, "message_index": 4, "excerpt": "私下转账"}]
     )
     card = card_of([report])
-    assert "compliance private_payment (#4) 「私下转账」" in card.worst[0].reasons
+    assert "私下交易 (#4) 「私下转账」" in card.worst[0].reasons
+    # No English ids reach a supervisor: timing rules and compliance kinds are named in Chinese;
+    # a brand's own rule id (not one we can name) stays as the brand wrote it.
+    for flag, name in (
+        ({"kind": "timing", "rule": "unanswered"}, "超时未回复 (#3)"),
+        ({"kind": "compliance", "rule": "efficacy_claim"}, "功效/医疗宣称 (#3)"),
+        ({"kind": "compliance", "rule": "品牌禁用词"}, "品牌禁用词 (#3)"),
+    ):
+        flagged = make_report(
+            "c-2", overall=30.0, flags=[{**flag, "severity": "high", "message_index": 3}]
+        )
+        assert name in card_of([flagged]).worst[0].reasons
 
 
 def test_scorecard_ties_break_by_length_then_conversation_id() -> None:
