@@ -301,7 +301,11 @@ FLAG_NAMES = {
 def flag_name(flag: Mapping[str, Any]) -> str:
     """A flag's name in Chinese: its rule's, else its kind's (a brand's own rule id as is)."""
     rule, kind = str(flag.get("rule") or ""), str(flag.get("kind") or "")
-    return FLAG_NAMES.get(rule) or FLAG_NAMES.get(kind) or rule or kind or "风险"
+    if rule in FLAG_NAMES:
+        return FLAG_NAMES[rule]
+    if rule and not rule.isascii():  # a brand named its rule in Chinese
+        return rule
+    return FLAG_NAMES.get(kind) or rule or kind or "风险"
 
 
 def _reasons(report: Mapping[str, Any], worst: bool, k: int = 2) -> list[str]:
