@@ -72,6 +72,10 @@ class Backend(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release connections or the model."""
+        ...
+
 
 def mask_personal_data(text: str) -> str:
     """``text`` normalised (full-width digits folded, whitespace collapsed) and with phone

@@ -90,7 +90,7 @@ class TransformersBackend:
                     **encoded,
                     max_new_tokens=max_tokens,
                     max_time=timeout,
-                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                    pad_token_id=_pad_id(tokenizer),
                     **sampling,
                 )
         except (RuntimeError, ValueError) as exc:
@@ -103,6 +103,11 @@ class TransformersBackend:
             completion_tokens=int(new.shape[0]),
             seconds=time.monotonic() - started,
         )
+
+    def close(self) -> None:
+        """Drop the model (it loads again on the next call)."""
+        with self._lock:
+            self._model = self._tokenizer = None
 
     def _load(self) -> tuple[Any, Any]:
         """The model and tokenizer, loaded once."""
@@ -135,3 +140,8 @@ def _load_model(model_dir: Path, device: str) -> tuple[Any, Any]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the model in {str(model_dir)!r}: {exc}") from exc
     return model, tokenizer
+
+
+def _pad_id(tokenizer: Any) -> int | None:
+    """The tokenizer's padding id, else its end-of-sequence id (generation needs one)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from copilot.errors import InputError
 from copilot.llm.backend import Backend
 from copilot.llm.prompts import Usage, ask, load_prompt
-from copilot.schema import Conversation, Message
+from copilot.schema import CHINA_TZ, Conversation, Message
 from copilot.taxonomy import Taxonomy, default_taxonomy
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def _messages(
     for i, message in enumerate(messages):
         item: dict[str, Any] = {"i": i, "role": message.role, "text": message.text}
         if with_time and message.ts is not None:
-            item["time"] = message.ts.strftime("%Y-%m-%d %H:%M:%S")
+            item["time"] = message.ts.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
         out.append(item)
     return out
 
@@ -178,6 +179,32 @@ def _profile_data(profile: Any) -> Any:
     return {"stage": profile.stage, "facts": facts}
 
 
+def _draft_inputs(
+    conversation: Conversation | Sequence[Message],
+    scripts: Sequence[Any],
+    profile: Any,
+    catalog_facts: Sequence[Any] | None,
+) -> dict[str, Any]:
+    """The draft prompt's inputs: chat, scripts offered, profile and facts as data."""
+    facts = [f if isinstance(f, Mapping) else str(f) for f in catalog_facts or ()]
+    return {
+        "messages": _messages(conversation),
+        "scripts": [_script_data(s) for s in scripts],
+        "profile": _profile_data(profile),
+        "facts": None if catalog_facts is None else facts,
+    }
+
+
+def _check_draft(reply: _DraftReply, inputs: Mapping[str, Any]) -> list[str]:
+    offered = {s["id"] for s in inputs["scripts"]}
+    unknown = sorted(set(reply.cites) - offered)
+    return (
+        [f"cites: {unknown} are not ids of the scripts given ({sorted(offered)})"]
+        if unknown
+        else []
+    )
+
+
 def draft(
     backend: Backend,
     conversation: Conversation | Sequence[Message],
@@ -207,23 +234,9 @@ def draft(
     prompt = load_prompt("draft")
 
     def validate(reply: _DraftReply, inputs: Mapping[str, Any]) -> list[str]:
-        offered = {s["id"] for s in inputs["scripts"]}
-        unknown = sorted(set(reply.cites) - offered)
-        problems = (
-            [f"cites: {unknown} are not ids of the scripts given ({sorted(offered)})"]
-            if unknown
-            else []
-        )
-        return problems + list(check(reply.text) if check else [])
+        return _check_draft(reply, inputs) + list(check(reply.text) if check else [])
 
-    inputs = {
-        "messages": _messages(conversation),
-        "scripts": [_script_data(s) for s in scripts],
-        "profile": _profile_data(profile),
-        "facts": None
-        if catalog_facts is None
-        else [f if isinstance(f, Mapping) else str(f) for f in catalog_facts],
-    }
+    inputs = _draft_inputs(conversation, scripts, profile, catalog_facts)
     reply, usage = ask(
         backend,
         prompt,
@@ -254,6 +267,38 @@ def summarize(
 
 
 # --------------------------------------------------------------------------- label
+
+
+def _label_inputs(
+    messages: Conversation | Sequence[Message],
+    task: str,
+    taxonomy: Taxonomy | None,
+    targets: Sequence[int] | None,
+    examples: Mapping[str, Sequence[str]] | None,
+    context: int,
+) -> dict[str, Any]:
+    if task not in _ROLE:
+        raise InputError(f"unknown label task {task!r}; use 'intents' or 'actions'")
+    chat = _messages(messages)
+    if targets is None:
+        wanted = [m["i"] for m in chat if m["role"] == _ROLE[task]]
+    else:
+        wanted = sorted(set(targets))
+    if problems := _indexes_known(wanted, len(chat), "targets"):
+        raise InputError(problems[0])
+    taxonomy = taxonomy or default_taxonomy()
+    shown = examples or {}
+    labels = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "definition": c.definition,
+            "examples": list(shown.get(c.id, ()))[:3],
+        }
+        for c in (taxonomy.intents if task == "intents" else taxonomy.actions)
+    ]
+    window = chat[max(0, wanted[0] - context) : wanted[-1] + 1] if wanted else []
+    return {"what": _WHAT[task], "labels": labels, "messages": window, "targets": wanted}
 
 
 def _check_labels(reply: _LabelReply, inputs: Mapping[str, Any]) -> list[str]:
@@ -297,44 +342,35 @@ def label(
         InputError: an unknown task or a target outside the conversation.
         LLMOutputError: no valid answer in two tries.
     """
-    from copilot.errors import InputError
-
-    if task not in _ROLE:
-        raise InputError(f"unknown label task {task!r}; use 'intents' or 'actions'")
     prompt = load_prompt("label")
-    chat = _messages(messages)
-    wanted = (
-        sorted(set(targets))
-        if targets is not None
-        else [m["i"] for m in chat if m["role"] == _ROLE[task]]
-    )
-    if problems := _indexes_known(wanted, len(chat), "targets"):
-        raise InputError(problems[0])
-    if not wanted:
+    inputs = _label_inputs(messages, task, taxonomy, targets, examples, context)
+    if not inputs["targets"]:
         return Labels({}, prompt.id)
-    taxonomy = taxonomy or default_taxonomy()
-    choices = taxonomy.intents if task == "intents" else taxonomy.actions
-    inputs = {
-        "what": _WHAT[task],
-        "labels": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "definition": c.definition,
-                "examples": list((examples or {}).get(c.id, ()))[:3],
-            }
-            for c in choices
-        ],
-        "messages": chat[max(0, wanted[0] - context) : wanted[-1] + 1],
-        "targets": wanted,
-    }
-    reply, usage = ask(
-        backend, prompt, inputs, _LabelReply, check=_check_labels, max_tokens=60 + 30 * len(wanted)
-    )
+    tokens = 60 + 30 * len(inputs["targets"])
+    reply, usage = ask(backend, prompt, inputs, _LabelReply, check=_check_labels, max_tokens=tokens)
     return Labels({item.i: item.label for item in reply.labels}, prompt.id, usage)
 
 
 # --------------------------------------------------------------------------- judge
+
+
+def _judge_inputs(
+    conversation: Conversation | Sequence[Message], rubric: Rubric | None, taxonomy: Taxonomy | None
+) -> dict[str, Any]:
+    from copilot.scoring.rubric import DIMENSIONS, default_rubric
+
+    weights = (rubric or default_rubric()).weights
+    known = {d.id: d for d in (taxonomy or default_taxonomy()).dimensions}
+    dimensions = [
+        {
+            "id": d,
+            "name": known[d].name if d in known else d,
+            "definition": known[d].definition if d in known else "",
+        }
+        for d in DIMENSIONS
+        if d in weights
+    ]
+    return {"dimensions": dimensions, "messages": _messages(conversation, with_time=True)}
 
 
 def _check_judgement(reply: _JudgeReply, inputs: Mapping[str, Any]) -> list[str]:
@@ -369,21 +405,8 @@ def judge(
     Raises:
         LLMOutputError: no valid judgement in two tries.
     """
-    from copilot.scoring.rubric import DIMENSIONS, default_rubric
-
-    rubric = rubric or default_rubric()
-    known = {d.id: d for d in (taxonomy or default_taxonomy()).dimensions}
-    dimensions = [
-        {
-            "id": d,
-            "name": known[d].name if d in known else d,
-            "definition": known[d].definition if d in known else "",
-        }
-        for d in DIMENSIONS
-        if d in rubric.weights
-    ]
     prompt = load_prompt("judge")
-    inputs = {"dimensions": dimensions, "messages": _messages(conversation, with_time=True)}
+    inputs = _judge_inputs(conversation, rubric, taxonomy)
     reply, usage = ask(
         backend, prompt, inputs, _JudgeReply, check=_check_judgement, max_tokens=max_tokens
     )
