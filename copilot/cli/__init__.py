@@ -10,6 +10,7 @@ from copilot.cli import (  # noqa: F401  (registers the commands)
     _data,
     _followups,
     _keys,
+    _llm,
     _models,
     _quality,
     _rank,

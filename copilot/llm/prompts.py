@@ -150,11 +150,12 @@ def _load(task: str, version: int | None, directory: Path) -> Prompt:
 
 def _check_placeholders(prompt: Prompt, path: Path) -> None:
     """The templates use exactly the declared inputs; examples give the user template's."""
+    env = _env()  # first: it names the extra to install when jinja2 is missing
     from jinja2 import TemplateSyntaxError, meta
 
     try:
         used = {
-            n: meta.find_undeclared_variables(_env().parse(getattr(prompt, n)))
+            n: meta.find_undeclared_variables(env.parse(getattr(prompt, n)))
             for n in ("system", "user")
         }
     except TemplateSyntaxError as exc:
@@ -174,7 +175,11 @@ def _check_placeholders(prompt: Prompt, path: Path) -> None:
 
 @cache
 def _env() -> Any:
-    from jinja2 import Environment, StrictUndefined, pass_context
+    """The one Jinja2 environment: strict about undefined names, with the ``data`` filter."""
+    try:
+        from jinja2 import Environment, StrictUndefined, pass_context
+    except ImportError as exc:
+        raise ConfigError("the LLM layer needs jinja2: pip install 'sales-copilot[llm]'") from exc
 
     @pass_context
     def data(context: Any, value: Any) -> str:
