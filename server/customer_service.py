@@ -10,6 +10,7 @@ customer's stored orders in any store: a payment anywhere is what the customer d
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +20,9 @@ from copilot.errors import InputError, NotFoundError
 from copilot.profile import build_profile
 from copilot.schema import Conversation
 from server.auth import Principal
-from server.db.customers import customer_orders, load_conversations
+from server.db.customers import customer_orders, load_conversations, stored_intents
 
-__all__ = ["CustomerData", "customer_profile", "customers_in_scope", "latest_owner"]
+__all__ = ["CustomerData", "customer_profile", "customers_in_scope", "intents_of", "latest_owner"]
 
 CustomerData = tuple[dict[str, list[Conversation]], dict[str, list[dict[str, Any]]]]
 """customer id -> their conversations, and customer id -> their orders."""
@@ -45,7 +46,17 @@ def customer_profile(session: Session, principal: Principal, customer_id: str) -
             "POST the customer's conversations (with customer_id) to /v1/conversations first"
         )
     orders = customer_orders(session, [customer_id]).get(customer_id, [])
-    return build_profile(customer_id, conversations, orders).to_dict()
+    intents = intents_of(session, conversations)
+    return build_profile(customer_id, conversations, orders, intents=intents).to_dict()
+
+
+def intents_of(
+    session: Session, conversations: list[Conversation]
+) -> Callable[[Conversation], list[str | None]]:
+    """Each conversation's message intents as the bundle labelled them when it was stored (what
+    the profile's stage and the follow-up rules read besides the words)."""
+    stored = stored_intents(session, [c.conversation_id for c in conversations])
+    return lambda conversation: stored.get(conversation.conversation_id, [])
 
 
 def customers_in_scope(

@@ -23,7 +23,7 @@ from copilot.errors import ConfigError, ForbiddenError, InputError, NotFoundErro
 from copilot.followups import FollowUp, FollowUpRules, build_queue, customer_states, load_rules
 from copilot.schema import CHINA_TZ, check_time
 from server.auth import Principal
-from server.customer_service import customers_in_scope
+from server.customer_service import customers_in_scope, intents_of
 from server.db import followups as followups_repo
 from server.service import _write
 from server.settings import Settings
@@ -81,7 +81,8 @@ def _queue(
     since = datetime.combine(day - timedelta(days=QUEUE_DAYS), time(), tzinfo=CHINA_TZ)
     conversations, orders = customers_in_scope(session, principal, since)
     chats = [c for items in conversations.values() for c in items]
-    states = customer_states(chats, [o for items in orders.values() for o in items])
+    paid = [o for items in orders.values() for o in items]
+    states = customer_states(chats, paid, intents=intents_of(session, chats))
     closed = followups_repo.closed_entries(session, states)
     if reopened is not None:
         closed.pop(reopened, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from server.db.models import ConversationRow, MessageRow, OrderRow
 # The repository's helpers, so scopes and id lists work exactly as they do for the lists.
 from server.db.repository import _chunks, _scope
 
-__all__ = ["customer_orders", "load_conversations"]
+__all__ = ["customer_orders", "load_conversations", "stored_intents"]
 
 
 def load_conversations(
@@ -83,6 +83,26 @@ def load_conversations(
         for row in rows
         if messages[row.conversation_id]
     ]
+
+
+def stored_intents(session: Session, ids: Sequence[str]) -> dict[str, list[str | None]]:
+    """Per conversation, the intent of each message as scored when it was stored (the bundle's
+    labels in its report; ``None`` for guide messages and where the report has none)."""
+    out: dict[str, list[str | None]] = {}
+    for chunk in _chunks(list(ids)):
+        stmt = select(ConversationRow.conversation_id, ConversationRow.report).where(
+            ConversationRow.conversation_id.in_(chunk)
+        )
+        for cid, report in session.execute(stmt):
+            rows = (report or {}).get("messages") or []
+            labels: list[str | None] = [None] * (
+                max((r.get("index", -1) for r in rows), default=-1) + 1
+            )
+            for row in rows:
+                if isinstance(row.get("index"), int) and row["index"] >= 0:
+                    labels[row["index"]] = row.get("intent")
+            out[cid] = labels
+    return out
 
 
 def _messages(session: Session, ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -187,6 +187,25 @@ def test_each_role_sees_its_own_customers_in_the_queue(server: LiveServer) -> No
     assert_error(denied, 403, "covers stores s-01 only")
 
 
+def test_the_queue_reads_the_intents_the_bundle_gave_when_the_chat_was_stored(
+    server: LiveServer,
+) -> None:
+    # 「容我三思」 has none of the rules' words for hesitating; the bundle's classifier knows it.
+    _chat(
+        server,
+        "c-intent",
+        "u-intent",
+        [
+            ("customer", "这件大衣有黑色吗", 30),
+            ("guide", "有的亲", 29.9),
+            ("customer", "容我三思！！", 29.8),
+            ("guide", "好的", 29.7),
+        ],
+    )
+    entry = _queue(server)["u-intent"]
+    assert entry["reason"] == "hesitated" and entry["trigger"]["text"] == "容我三思！！"
+
+
 def test_the_queue_of_another_day(server: LiveServer) -> None:
     _chat(server, "day-1", "u-day", [("customer", "太贵了，我再考虑考虑", 48)])
     said = (NOW - timedelta(hours=48)).date()
