@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +22,13 @@ from copilot.schema import Conversation
 from server.auth import Principal
 from server.db.customers import customer_orders, load_conversations, stored_intents
 
-__all__ = ["CustomerData", "customer_profile", "customers_in_scope", "intents_of", "latest_owner"]
+__all__ = [
+    "CustomerData", "customer_profile", "customers_in_scope", "intents_of", "known_about",
+    "latest_owner",
+]  # fmt: skip
+
+KNOWN_DAYS = 180
+"""How far back a customer's stored conversations fill a suggestion's open slots."""
 
 CustomerData = tuple[dict[str, list[Conversation]], dict[str, list[dict[str, Any]]]]
 """customer id -> their conversations, and customer id -> their orders."""
@@ -57,6 +63,28 @@ def intents_of(
     the profile's stage and the follow-up rules read besides the words)."""
     stored = stored_intents(session, [c.conversation_id for c in conversations])
     return lambda conversation: stored.get(conversation.conversation_id, [])
+
+
+def known_about(
+    session: Session, principal: Principal, conversation: Conversation
+) -> dict[str, str]:
+    """What the customer's other stored conversations (of the last :data:`KNOWN_DAYS` days,
+    those the caller may see) and orders say for a suggestion's open slots: their size and the
+    product they asked about or bought (:meth:`copilot.profile.Profile.slot_values`); ``{}``
+    for a conversation without a customer."""
+    customer = conversation.customer_id
+    if not customer:
+        return {}
+    since = datetime.now(UTC) - timedelta(days=KNOWN_DAYS)
+    earlier = [
+        c
+        for c in load_conversations(session, principal, customer_id=customer, ended_since=since)
+        if c.conversation_id != conversation.conversation_id
+    ]
+    orders = customer_orders(session, [customer]).get(customer, [])
+    if not earlier and not orders:
+        return {}
+    return build_profile(customer, earlier, orders).slot_values()
 
 
 def customers_in_scope(

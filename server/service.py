@@ -201,8 +201,12 @@ def suggest(
     conversation: Conversation,
     k: int,
     settings: Settings,
+    known: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Suggestions for the next guide reply, each recorded as served under an ``sg_`` id.
+
+    ``known``: what the customer's profile says for slots the chat leaves open (their size,
+    the product of earlier chats; :func:`server.customer_service.known_about`).
 
     A guide may ask only for its own conversations (one without ``guide_id`` is taken as its
     own); a supervisor for its stores' (or a conversation without a store); an admin for any.
@@ -217,7 +221,7 @@ def suggest(
     conversation = _attributed(conversation, principal)
     if principal.role == "guide" or conversation.store_id is not None:
         principal.check_scope(conversation.guide_id, conversation.store_id, _what(conversation))
-    result = runtime.engine.suggest(conversation, k=k)
+    result = runtime.engine.suggest(conversation, k=k, known=known)
     suggestions = [{**s, "script_id": s["id"]} for s in result["suggestions"]]
     rows = repo.served_rows(
         conversation_id=conversation.conversation_id,

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from server import service
-from server.deps import MetricsDep, PrincipalDep, RuntimeDep, ServedDep, SettingsDep
+from server import customer_service, service
+from server.deps import MetricsDep, PrincipalDep, RuntimeDep, ServedDep, SessionDep, SettingsDep
 from server.routes import error_responses
 from server.schemas import SuggestCreate, SuggestPublic
 
@@ -28,14 +28,24 @@ def suggest(
     principal: PrincipalDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Suggest the next guide reply: intent, next-best actions, k scripts with their evidence.
 
     Each suggestion's ``id`` is its served id: send it back to ``POST /v1/feedback``. A guide
     key may ask only for its own conversations (one without ``guide_id`` is taken as its own).
+    With a ``customer_id``, slots the chat leaves open (size, product) are filled from what the
+    customer's other stored conversations and orders say.
     """
+    known = customer_service.known_about(session, principal, body.conversation)
     result = service.suggest(
-        runtime, served, principal, body.conversation, body.k or settings.suggest_k, settings
+        runtime,
+        served,
+        principal,
+        body.conversation,
+        body.k or settings.suggest_k,
+        settings,
+        known=known,
     )
     metrics.suggestions_served.inc(len(result["suggestions"]))
     return result

@@ -457,3 +457,37 @@ def test_bad_tasks_are_refused_with_the_field_named(
 ) -> None:
     body = {**_task({}), **change}
     assert_error(server.client().post("/v1/tasks", json=body), 422, fragment)
+
+
+def test_suggestions_know_what_the_customers_earlier_chats_said(server: LiveServer) -> None:
+    from copilot.schema import Conversation
+    from server.auth import Principal
+    from server.customer_service import known_about
+    from server.db import make_engine, make_session_factory
+
+    _chat(
+        server,
+        "c-known-1",
+        "u-known",
+        [("customer", "我平时穿M，想看看羽绒服", 50), ("guide", "好的亲", 49.9)],
+    )
+    now = {
+        "conversation_id": "c-known-2",
+        "customer_id": "u-known",
+        "guide_id": "g-001",
+        "store_id": "s-01",
+        "messages": [{"role": "customer", "text": "还有货吗", "ts": _ago(1)}],
+    }
+    response = server.client("guide_g001").post("/v1/suggest", json={"conversation": now, "k": 3})
+    assert response.status_code == 200, response.text
+    engine = make_engine(server.settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            guide = Principal(key_id=1, role="guide", guide_id="g-001", stores=frozenset())
+            other = Principal(key_id=2, role="guide", guide_id="g-004", stores=frozenset())
+            chat = Conversation.model_validate(now)
+            assert known_about(session, guide, chat) == {"size": "M", "product": "羽绒服"}
+            assert known_about(session, other, chat) == {}  # not that guide's customer
+            assert known_about(session, guide, chat.model_copy(update={"customer_id": None})) == {}
+    finally:
+        engine.dispose()
