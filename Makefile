@@ -85,15 +85,16 @@ lint: install
 	$(BIN)/mypy copilot models server eval
 
 # The dashboard tests (tests/ui) drive Debian's headless chromium with Playwright, so
-# `playwright install` (a download) is never needed; without CJK fonts Chinese renders as boxes in
-# the screenshots. apt runs only when something is missing (root, or sudo).
+# `playwright install` (a download) is never needed; without CJK and emoji fonts Chinese and 😊
+# render as boxes in the screenshots. apt runs only when something is missing (root, or sudo).
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
 browser:
-	@if [ -x /usr/bin/chromium ] && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
-		echo "chromium and fonts-noto-cjk are installed"; \
+	@if [ -x /usr/bin/chromium ] && dpkg -s fonts-noto-cjk fonts-noto-color-emoji >/dev/null 2>&1; then \
+		echo "chromium and the CJK and emoji fonts are installed"; \
 	else \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$sudo apt-get update -q && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); \
 	fi
 
 # The storage tests also run on a real PostgreSQL: `postgres.sh run` starts a private server on
