@@ -21,6 +21,8 @@
                         row per entry id; posting again replaces it)
     tasks               headquarters' tasks posted to ``/v1/tasks``: script variants, segment,
                         window and the stores they cover (``copilot.tasks``)
+    conversation_summaries  the LLM summary of a conversation (``POST
+                        /v1/conversations/{id}/summary``), at most one per conversation
 
 Every timestamp is timezone-aware: stored in UTC, read back as UTC datetimes on both SQLite
 (which keeps no zone itself) and PostgreSQL. The Alembic migrations in ``migrations/`` create
@@ -58,6 +60,7 @@ __all__ = [
     "CatalogProduct",
     "CatalogPromotion",
     "ConversationRow",
+    "ConversationSummary",
     "Feedback",
     "FlagRow",
     "FollowUpAction",
@@ -358,5 +361,24 @@ class TaskRow(Base):
     stores: Mapped[list[Any]]
     starts: Mapped[datetime]
     deadline: Mapped[datetime]
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationSummary(Base):
+    """The latest LLM summary of a stored conversation (:func:`copilot.llm.summarize`):
+    ``summary`` holds ``wanted``, ``guide_did``, ``open_items`` and ``next_step``;
+    ``n_messages`` how many messages the conversation had when it was summarised. Removed with
+    its conversation."""
+
+    __tablename__ = "conversation_summaries"
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"), primary_key=True
+    )
+    summary: Mapped[dict[str, Any]]
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(Text)
+    n_messages: Mapped[int] = mapped_column(Integer)
     key_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

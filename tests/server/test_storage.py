@@ -86,7 +86,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0006"
+        assert context.get_current_revision() == "0007"
 
 
 def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
