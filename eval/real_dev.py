@@ -43,9 +43,10 @@ import numpy as np
 from copilot.compliance import default_checker
 from copilot.io import Quarantined, open_conversations
 from copilot.io.labels import LabelRow, attach_labels
+from copilot.prediction import message_contexts
 from copilot.schema import Conversation
 from copilot.taxonomy import default_taxonomy
-from models.bundle import Bundle, message_contexts
+from models.bundle import Bundle
 from models.evaluate import classification_metrics
 from models.rank import ReplyRanker
 from models.reply_match import ReplyPair, reply_pairs

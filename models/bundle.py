@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +33,7 @@ import yaml
 from copilot import __version__
 from copilot.catalog import Catalog
 from copilot.errors import BundleError, InputError
+from copilot.prediction import Prediction, message_contexts
 from copilot.schema import Conversation
 from copilot.taxonomy import Taxonomy
 from models.embedders import Embedder, OfflineEmbedder, load_embedder
@@ -44,6 +44,8 @@ from models.reply_match import ReplyMatcher
 from models.scripts import ScriptLibrary
 from models.state import ConversationState
 
+# Prediction and message_contexts live in copilot.prediction (the analyzers use them without
+# importing models); they stay importable from here.
 __all__ = [
     "FORMAT_VERSION",
     "Bundle",
@@ -60,14 +62,6 @@ FORMAT_VERSION = 1
 """Bumped whenever a bundle written by this code cannot be read by older code, or vice versa."""
 
 Backend = Literal["linear", "finetune"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """A label with its calibrated probability."""
-
-    label: str
-    confidence: float
 
 
 class TextModel:
@@ -299,9 +293,17 @@ class Bundle:
         block: Callable[[Sequence[str]], Any] | None = None,
     ) -> list[Prediction]:
         """Action performed by each guide message."""
-        proba = self.act.predict_proba(texts, contexts, block)
-        classes = self.act.classes_
+        classes, proba = self.act_probabilities(texts, contexts, block)
         return [Prediction(classes[int(r.argmax())], float(r.max())) for r in proba]
+
+    def act_probabilities(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Callable[[Sequence[str]], Any] | None = None,
+    ) -> tuple[list[str], np.ndarray]:
+        """The act classes and, per guide message, the probability of each (one row per text)."""
+        return self.act.classes_, self.act.predict_proba(texts, contexts, block)
 
     def annotate(self, conversation: Conversation) -> list[Prediction | None]:
         """Predicted intent (customer) or act (guide) of every message; ``None`` for system ones.
@@ -345,9 +347,31 @@ class Bundle:
         if self.outcome is None:
             return None
         labels = list(labels) if labels is not None else self.labels_of(conversation)
-        roles = [m.role for m in conversation.messages]
-        row = outcome_features(roles, labels, [m.ts for m in conversation.messages])
-        return float(self.outcome.win_probability([row])[0])
+        probabilities = self.win_probabilities([conversation], [labels])
+        return None if probabilities is None else probabilities[0]
+
+    def win_probabilities(
+        self,
+        conversations: Sequence[Conversation],
+        labels: Sequence[Sequence[str | None]],
+    ) -> list[float] | None:
+        """P(converted) of each conversation given one label per message, in one model call.
+
+        ``None`` when the bundle has no outcome model.
+        """
+        if self.outcome is None:
+            return None
+        if not conversations:
+            return []
+        rows = [
+            outcome_features(
+                [m.role for m in conversation.messages],
+                list(message_labels),
+                [m.ts for m in conversation.messages],
+            )
+            for conversation, message_labels in zip(conversations, labels, strict=True)
+        ]
+        return [float(p) for p in self.outcome.win_probability(rows)]
 
     def classify(self, texts: Sequence[str], k: int = 3) -> list[dict[str, Any]]:
         """The ``copilot classify`` / ``POST /v1/classify`` result for bare customer messages.
@@ -419,18 +443,6 @@ class Bundle:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.path = directory
-
-
-def message_contexts(conversation: Conversation) -> list[str]:
-    """For each message, the latest earlier message of the other side ("" when none)."""
-    last = {"customer": "", "guide": ""}
-    out = []
-    for message in conversation.messages:
-        other = "guide" if message.role == "customer" else "customer"
-        out.append(last.get(other, "") if message.role != "system" else "")
-        if message.role in last:
-            last[message.role] = message.text
-    return out
 
 
 def labelled_messages(

@@ -28,10 +28,11 @@ from copilot.catalog import Catalog
 from copilot.compliance import ComplianceChecker
 from copilot.errors import InputError
 from copilot.pipeline import Doc
+from copilot.prediction import Prediction
 from copilot.schema import Conversation
 from copilot.slots import SlotValues, fill
 from copilot.text import TextPipeline, default_pipeline
-from models.bundle import Bundle, Prediction
+from models.bundle import Bundle
 from models.grounding import Ranked as _Ranked
 from models.grounding import diversify, ground
 from models.reply_match import library_key

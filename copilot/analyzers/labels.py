@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
 
 from copilot.pipeline import Analyzer, Doc
+from copilot.prediction import Prediction, message_contexts
 
-if TYPE_CHECKING:
-    from models.bundle import Bundle, Prediction
+__all__ = ["Block", "LabelAnalyzer", "LabelModel"]
 
-__all__ = ["LabelAnalyzer"]
+Block = Callable[[Sequence[str]], Any]
+"""Precomputed feature rows of a batch's texts, looked up by text (opaque to the analyzer)."""
+
+
+class LabelModel(Protocol):
+    """What :class:`LabelAnalyzer` asks of a model (``models.bundle.Bundle`` is one).
+
+    Each text comes with its context (:func:`copilot.prediction.message_contexts`); ``block``,
+    from :meth:`shared_block`, lets both classifiers reuse one featurisation of the batch.
+    """
+
+    def shared_block(self, texts: Sequence[str]) -> Block | None:
+        """Feature rows of ``texts`` computed once, or ``None`` when they cannot be shared."""
+        ...
+
+    def predict_intents(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Block | None = None,
+    ) -> list[Prediction]:
+        """The intent of each customer message."""
+        ...
+
+    def act_probabilities(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[str] | None = None,
+        block: Block | None = None,
+    ) -> tuple[list[str], np.ndarray]:
+        """The act classes and one row of their probabilities per guide message."""
+        ...
 
 
 class LabelAnalyzer(Analyzer):
@@ -23,7 +56,7 @@ class LabelAnalyzer(Analyzer):
     distinct text is featurised once for both (``Bundle.shared_block``).
 
     Args:
-        bundle: the model bundle.
+        bundle: the model (a :class:`LabelModel`; the bundle in production).
         use_gold: take gold labels (confidence 1.0) where the conversation has them.
         also: an act other than the top one is assigned from this probability on.
         memo_size: remember this many messages' predictions by (role, text, context), cleared
@@ -35,7 +68,7 @@ class LabelAnalyzer(Analyzer):
     assigns = ("labels", "acts")
 
     def __init__(
-        self, bundle: Bundle, use_gold: bool = False, also: float = 0.25, memo_size: int = 0
+        self, bundle: LabelModel, use_gold: bool = False, also: float = 0.25, memo_size: int = 0
     ) -> None:
         self.bundle = bundle
         self.use_gold = use_gold
@@ -44,8 +77,6 @@ class LabelAnalyzer(Analyzer):
         self._memo: dict[tuple[str, str, str], tuple[Prediction, frozenset[str]]] = {}
 
     def predict(self, docs: Sequence[Doc]) -> list[dict[str, Any]]:
-        from models.bundle import Prediction, message_contexts
-
         out: list[list[Prediction | None]] = [[None] * len(d.conversation.messages) for d in docs]
         wanted: dict[str, list[tuple[int, int]]] = {"customer": [], "guide": []}
         texts: dict[str, list[str]] = {"customer": [], "guide": []}
@@ -84,8 +115,7 @@ class LabelAnalyzer(Analyzer):
             for d, labels in enumerate(out)
         ]
         if wanted["guide"]:
-            proba = self.bundle.act.predict_proba(texts["guide"], contexts["guide"], block)
-            classes = self.bundle.act.classes_
+            classes, proba = self.bundle.act_probabilities(texts["guide"], contexts["guide"], block)
             for (d, i), row in zip(wanted["guide"], proba, strict=True):
                 best = int(row.argmax())
                 out[d][i] = Prediction(classes[best], float(row[best]))

@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from copilot.analyzers.cues import apologises, asks_question, thanks
 from copilot.annotations import excerpt_of
@@ -51,11 +51,33 @@ from copilot.text import normalize_text
 
 if TYPE_CHECKING:
     from copilot.analyzers.timing import Timing
+    from copilot.prediction import Prediction
     from copilot.schema import Message
-    from copilot.scoring.rubric import ExperienceRules
-    from models.bundle import Prediction
 
-__all__ = ["SIGNALS", "SIGNAL_NAMES", "Signal", "SignalSpec", "Signals", "SignalsAnalyzer"]
+__all__ = [
+    "SIGNALS",
+    "SIGNAL_NAMES",
+    "Signal",
+    "SignalRules",
+    "SignalSpec",
+    "Signals",
+    "SignalsAnalyzer",
+]
+
+
+class SignalRules(Protocol):
+    """What the signals read of the rubric's experience section
+    (:class:`copilot.scoring.rubric.ExperienceRules` is one): which intents count as what."""
+
+    @property
+    def complaint_intents(self) -> tuple[str, ...]:
+        """Customer intents that count as a complaint."""
+        ...
+
+    @property
+    def thanks_intents(self) -> tuple[str, ...]:
+        """Customer intents that count as thanks at the end."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -164,7 +186,7 @@ class _Reader:
     sentiment: Sequence[float | None]
     intents: Sequence[str | None]
     timing: Timing
-    rules: ExperienceRules
+    rules: SignalRules
 
     def __post_init__(self) -> None:
         roles = [m.role for m in self.messages]
@@ -291,7 +313,7 @@ def find_signals(
     sentiment: Sequence[float | None],
     intents: Sequence[str | None],
     timing: Timing,
-    rules: ExperienceRules,
+    rules: SignalRules,
 ) -> Signals:
     """Every signal of one conversation (see the module table).
 
@@ -323,7 +345,7 @@ class SignalsAnalyzer(Analyzer):
     requires = ("labels", "timing", "sentiment")
     assigns = ("signals",)
 
-    def __init__(self, rules: ExperienceRules) -> None:
+    def __init__(self, rules: SignalRules) -> None:
         self.rules = rules
 
     def predict(self, docs: Sequence[Doc]) -> list[dict[str, Any]]:

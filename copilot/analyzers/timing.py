@@ -21,18 +21,47 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from copilot.analyzers.cues import asks_question, is_acknowledgement, is_content_free
 from copilot.annotations import Flag, excerpt_of
 from copilot.pipeline import Analyzer, Doc
+from copilot.prediction import Prediction
 from copilot.schema import CHINA_TZ
 
-if TYPE_CHECKING:
-    from copilot.scoring.rubric import TimingRules
-    from models.bundle import Prediction
+__all__ = ["Reply", "Timing", "TimingAnalyzer", "TimingRules", "needs_answer", "working_seconds"]
 
-__all__ = ["Reply", "Timing", "TimingAnalyzer", "needs_answer", "working_seconds"]
+
+class TimingRules(BaseModel):
+    """The timing rules: the rubric's ``timing`` section (:class:`copilot.scoring.rubric.Rubric`).
+
+    Defined here, with the analyzer that reads them, so the analyzers do not depend on scoring.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    working_hours: tuple[int, int] = (0, 24)
+    first_response_target_s: float = Field(default=120, gt=0)
+    reply_target_s: float = Field(default=300, gt=0)
+    unanswered_after_s: float = Field(default=1800, gt=0)
+    per_intent_s: dict[str, float] = Field(default_factory=dict)
+    no_answer_intents: tuple[str, ...] = ("thanks_closing", "other")
+    no_answer_confidence: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _hours(self) -> TimingRules:
+        start, end = self.working_hours
+        if not 0 <= start < end <= 24:
+            raise ValueError(
+                f"working_hours must be [start, end] with 0 <= start < end <= 24, got {list(self.working_hours)}"
+            )
+        return self
+
+    def threshold_for(self, intent: str | None) -> float:
+        """Seconds after which a reply to a message of ``intent`` is late."""
+        return self.per_intent_s.get(intent or "", self.unanswered_after_s)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from copilot.analyzers.signals import SIGNAL_NAMES, SIGNALS
+from copilot.analyzers.timing import TimingRules
 from copilot.errors import ConfigError, InputError
 from copilot.schema import format_validation_error
 from copilot.taxonomy import Taxonomy, default_taxonomy
 
-__all__ = ["DIMENSIONS", "ExperienceRules", "Rubric", "default_rubric", "load_rubric"]
+__all__ = [
+    "DIMENSIONS",
+    "ExperienceRules",
+    "Rubric",
+    "TimingRules",
+    "default_rubric",
+    "load_rubric",
+]
 
 DIMENSIONS = (
     "responsiveness",
@@ -41,29 +49,6 @@ _DEFAULT = Path(__file__).resolve().parent.parent / "data" / "rubric.yaml"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TimingRules(_Strict):
-    working_hours: tuple[int, int] = (0, 24)
-    first_response_target_s: float = Field(default=120, gt=0)
-    reply_target_s: float = Field(default=300, gt=0)
-    unanswered_after_s: float = Field(default=1800, gt=0)
-    per_intent_s: dict[str, float] = Field(default_factory=dict)
-    no_answer_intents: tuple[str, ...] = ("thanks_closing", "other")
-    no_answer_confidence: float = Field(default=0.5, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _hours(self) -> TimingRules:
-        start, end = self.working_hours
-        if not 0 <= start < end <= 24:
-            raise ValueError(
-                f"working_hours must be [start, end] with 0 <= start < end <= 24, got {list(self.working_hours)}"
-            )
-        return self
-
-    def threshold_for(self, intent: str | None) -> float:
-        """Seconds after which a reply to a message of ``intent`` is late."""
-        return self.per_intent_s.get(intent or "", self.unanswered_after_s)
 
 
 class DiscoveryRules(_Strict):

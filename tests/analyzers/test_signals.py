@@ -13,9 +13,9 @@ from copilot.analyzers import SentimentAnalyzer, SignalsAnalyzer, TimingAnalyzer
 from copilot.analyzers.cues import apologises, thanks
 from copilot.analyzers.signals import SIGNAL_NAMES, SIGNALS, Signals
 from copilot.pipeline import Analyzer, Doc, Pipeline
+from copilot.prediction import Prediction
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring import default_rubric
-from models.bundle import Prediction
 from tests.builders import conversation_dict
 
 Turn = tuple[str, str]

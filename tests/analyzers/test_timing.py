@@ -6,9 +6,9 @@ import pytest
 
 from copilot.analyzers import needs_answer, working_seconds
 from copilot.analyzers.cues import asks_question, is_acknowledgement, is_content_free
+from copilot.prediction import Prediction
 from copilot.schema import CHINA_TZ
 from copilot.scoring import default_rubric
-from models.bundle import Prediction
 
 RULES = default_rubric().timing
 
