@@ -36,6 +36,7 @@ __all__ = [
     "BATCH_TAG",
     "SINGLE_TAG",
     "AcceptancePublic",
+    "ExecutionPublic",
     "CatalogCreate",
     "CatalogPublic",
     "CatalogStored",
@@ -79,6 +80,8 @@ __all__ = [
     "ReloadCreate",
     "ReloadPublic",
     "ScorecardPublic",
+    "StorePage",
+    "StorePublic",
     "ScoreCreate",
     "ScriptPage",
     "ScriptPublic",
@@ -557,6 +560,38 @@ class AcceptancePublic(BaseModel):
     acceptance_rate: float | None = None
 
 
+class _FollowUpExecution(BaseModel):
+    due: int = 0
+    done: int = 0
+    done_on_time: int = 0
+    on_time_rate: float | None = None
+
+
+class _TaskExecution(BaseModel):
+    tasks: int = 0
+    targeted: int = 0
+    executed: int = 0
+    execution_rate: float | None = None
+    replied: int = 0
+    converted: int = 0
+    conversion_rate: float | None = None
+
+
+class ExecutionPublic(BaseModel):
+    """What a guide or store did with the follow-up queue and headquarters' tasks in the
+    period (:mod:`server.execution_service`).
+
+    ``followups``: entries marked done, snoozed or dismissed whose due day is in the period
+    (``due``), those done, and those done by their due day (``on_time_rate`` = done_on_time /
+    due). ``tasks``: the targets of tasks whose window overlaps the period, those the guide
+    carried out (``execution_rate``), and of those the customers who replied or paid after it
+    (``conversion_rate`` = converted / executed).
+    """
+
+    followups: _FollowUpExecution = Field(default_factory=_FollowUpExecution)
+    tasks: _TaskExecution = Field(default_factory=_TaskExecution)
+
+
 class GuidePublic(BaseModel):
     """One row of the guide leaderboard."""
 
@@ -569,6 +604,7 @@ class GuidePublic(BaseModel):
     conversion_rate: float | None
     flags: int
     acceptance_rate: float | None
+    execution: ExecutionPublic
 
 
 class GuidePage(BaseModel):
@@ -577,10 +613,33 @@ class GuidePage(BaseModel):
     items: list[GuidePublic]
 
 
+class StorePublic(BaseModel):
+    """One row of the store leaderboard; ``guides`` are the store's guides."""
+
+    rank: int
+    store_id: str
+    guides: list[str]
+    n: int
+    overall: float | None
+    dimensions: dict[str, float | None]
+    conversion_rate: float | None
+    flags: int
+    acceptance_rate: float | None
+    execution: ExecutionPublic
+
+
+class StorePage(BaseModel):
+    """The store leaderboard, best first."""
+
+    items: list[StorePublic]
+
+
 class ScorecardPublic(Scorecard):
-    """A guide's scorecard (dimension averages, trend, best and worst) with feedback counts."""
+    """A guide's or store's scorecard (dimension averages, trend, best and worst) with
+    feedback counts and execution."""
 
     acceptance: AcceptancePublic
+    execution: ExecutionPublic
 
 
 # --------------------------------------------------------------------------- feedback, scripts

@@ -11,11 +11,10 @@ only :class:`~copilot.errors.CopilotError` subclasses, which the app maps to HTT
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -25,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
 from copilot.schema import Conversation, check_time
-from copilot.scoring.scorecard import build_scorecards, leaderboard, scorecard
 from models.suggest import ScriptStates
 from server.auth import Principal
 from server.db import begin_write
@@ -42,8 +40,6 @@ __all__ = [
     "check_messages",
     "classify",
     "conversation_detail",
-    "guide_scorecard",
-    "guides",
     "list_conversations",
     "list_scripts",
     "load_feedback_and_states",
@@ -64,8 +60,6 @@ TimeBound = date | datetime
 
 logger = logging.getLogger(__name__)
 
-_EVERYONE = Principal(key_id=0, role="admin")
-"""Used only to tell "exists outside your scope" (403) from "does not exist" (404)."""
 
 # Pins, bans and feedback counts: read-after-write of the stored state and the apply to the
 # engine happen under one lock, so two concurrent changes cannot apply a stale read last.
@@ -395,104 +389,6 @@ def conversation_detail(
         "report": report,
         "coaching": runtime.engine.coaching(conversation, report),
     }
-
-
-# --------------------------------------------------------------------------- guides
-
-
-def _first(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]] | None:
-    """``items`` again, or ``None`` when it is empty."""
-    head = next(items, None)
-    return None if head is None else itertools.chain([head], items)
-
-
-def guides(
-    session: Session,
-    principal: Principal,
-    *,
-    store_id: str | None = None,
-    since: TimeBound | None = None,
-    until: TimeBound | None = None,
-) -> dict[str, Any]:
-    """The guide leaderboard over the stores the caller sees, with acceptance rates.
-
-    Raises:
-        ForbiddenError: a guide key, or a store outside a supervisor's.
-    """
-    principal.require(("supervisor", "admin"))
-    _check_ids(store_id=store_id)
-    if principal.role == "supervisor" and store_id is not None and store_id not in principal.stores:
-        raise ForbiddenError(
-            f"this API key covers stores {', '.join(sorted(principal.stores))} only, "
-            f"not store {store_id!r}"
-        )
-    reports = _first(
-        repo.iter_reports(session, principal, store_id=store_id, since=since, until=until)
-    )
-    if reports is None:
-        return {"items": []}
-    cards = {card.id: card for card in build_scorecards(reports, by="guide")}
-    acceptance = repo.acceptance_by_guide(
-        session, principal, store_id=store_id, since=since, until=until
-    )
-    return {
-        "items": [
-            {
-                "rank": row.rank,
-                "guide_id": row.id,
-                "stores": cards[row.id].related,
-                "n": row.n,
-                "overall": row.overall,
-                "dimensions": row.dimensions,
-                "conversion_rate": row.conversion_rate,
-                "flags": row.flags,
-                "acceptance_rate": acceptance.get(row.id, {}).get("acceptance_rate"),
-            }
-            for row in leaderboard(cards.values())
-        ]
-    }
-
-
-def guide_scorecard(
-    session: Session,
-    principal: Principal,
-    guide_id: str,
-    *,
-    since: TimeBound | None = None,
-    until: TimeBound | None = None,
-    period: str = "week",
-) -> dict[str, Any]:
-    """One guide's scorecard (over the caller's scope) and feedback counts.
-
-    Raises:
-        ForbiddenError: a guide asking for another guide, or a supervisor for a guide with no
-            conversation in its stores (who has some elsewhere).
-        NotFoundError: the guide has no stored conversation (in the window).
-        InputError: an unknown period or an empty window.
-    """
-    _check_ids(guide_id=guide_id)
-    if principal.role == "guide" and guide_id != principal.guide_id:
-        raise ForbiddenError(
-            f"this API key may only see guide {principal.guide_id!r}, not guide {guide_id!r}"
-        )
-    reports = _first(
-        repo.iter_reports(session, principal, guide_id=guide_id, since=since, until=until)
-    )
-    if reports is None:
-        total, _ = repo.list_conversations(session, _EVERYONE, guide_id=guide_id, limit=0)
-        visible, _ = repo.list_conversations(session, principal, guide_id=guide_id, limit=0)
-        if total and not visible:
-            raise ForbiddenError(
-                f"guide {guide_id!r} has no conversations in the stores this API key covers "
-                f"({', '.join(sorted(principal.stores)) or 'none'})"
-            )
-        window = " in that period" if since is not None or until is not None else ""
-        raise NotFoundError(f"guide {guide_id!r} has no stored conversations{window}")
-    card = scorecard(reports, guide_id=guide_id, since=since, until=until, period=period)
-    acceptance = repo.acceptance_by_guide(
-        session, principal, guide_id=guide_id, since=since, until=until
-    )
-    return {**card.to_dict(), "acceptance": acceptance.get(guide_id, {})}
 
 
 # --------------------------------------------------------------------------- feedback

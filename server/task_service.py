@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from copilot.errors import ForbiddenError, InputError, NotFoundError
 from copilot.profile import build_profile
+from copilot.schema import Conversation
 from copilot.tasks import Segment, Target, Task, execution, summarise, targets
 from server.auth import Principal
 from server.customer_service import CustomerData, customers_in_scope, latest_owner
@@ -26,7 +27,7 @@ from server.db.models import TaskRow
 from server.runtime import Runtime
 from server.service import _write
 
-__all__ = ["create_task", "list_tasks", "task_detail"]
+__all__ = ["create_task", "executed_targets", "list_tasks", "task_detail"]
 
 
 def create_task(
@@ -92,12 +93,16 @@ def _reach(row: TaskRow) -> Principal:
     return Principal(key_id=0, role="supervisor", stores=frozenset(stores))
 
 
+def _since(task: Task) -> datetime | None:
+    """The earliest end of a conversation the task reads: a fact or contact within the
+    segment's days lies in a conversation that ended since (no limit without ``within_days``)."""
+    within = task.segment.within_days
+    return task.starts - timedelta(days=within) if within is not None else None
+
+
 def _customers(session: Session, row: TaskRow, task: Task) -> CustomerData:
     """The conversations and orders of the customers the task may target."""
-    within = task.segment.within_days
-    # A fact or contact within the segment's days lies in a conversation that ended since.
-    since = task.starts - timedelta(days=within) if within is not None else None
-    return customers_in_scope(session, _reach(row), since)
+    return customers_in_scope(session, _reach(row), _since(task))
 
 
 def _targets(task: Task, customers: CustomerData) -> list[Target]:
@@ -175,3 +180,88 @@ def task_detail(
         "targets": [t.to_dict() for t in done],
         "summary": summarise(done),
     }
+
+
+# --------------------------------------------------------------------------- scorecards
+
+
+def _ended(conversation: Conversation) -> datetime | None:
+    stamps = [m.ts for m in conversation.messages if m.ts is not None]
+    return max(stamps) if stamps else None
+
+
+def _union_reach(rows: list[TaskRow]) -> Principal:
+    """Whose conversations several tasks read together: the union of their reaches."""
+    stores: set[str] = set()
+    for row in rows:
+        reach = _reach(row)
+        if reach.role == "admin":
+            return reach
+        stores |= reach.stores
+    return Principal(key_id=0, role="supervisor", stores=frozenset(stores))
+
+
+def _narrow(everything: CustomerData, row: TaskRow, task: Task) -> CustomerData:
+    """Of conversations loaded for several tasks, those this task's own load would read."""
+    stores = set(_reach(row).stores)
+    since = _since(task)
+    conversations: dict[str, list[Conversation]] = {}
+    for cid, chats in everything[0].items():
+        kept = [
+            c
+            for c in chats
+            if (not stores or c.store_id in stores)
+            and (since is None or ((end := _ended(c)) is not None and end >= since))
+        ]
+        if kept:
+            conversations[cid] = kept
+    orders = {cid: everything[1][cid] for cid in conversations if cid in everything[1]}
+    return conversations, orders
+
+
+def executed_targets(
+    session: Session,
+    principal: Principal,
+    runtime: Runtime,
+    *,
+    lower: datetime | None = None,
+    upper: datetime | None = None,
+    guide_id: str | None = None,
+    store_id: str | None = None,
+) -> list[tuple[str, Target]]:
+    """The targets the caller may see of every task whose window overlaps ``[lower, upper)``,
+    each with what became of it (as ``GET /v1/tasks/{id}`` says).
+
+    Execution is not stored; it is read from the conversations each time. The tasks come in
+    one query and the conversations and orders of all their stores in one load, shared; each
+    task then picks its own customers and embeds only its targets' guide messages.
+
+    Args:
+        guide_id, store_id: only targets of this guide or store (the customer's latest
+            conversation's), so only their messages get embedded.
+
+    Returns:
+        ``(task_id, target)`` pairs, tasks by start.
+    """
+    rows = [
+        row for row in tasks_repo.tasks_between(session, lower, upper) if _visible(principal, row)
+    ]
+    if not rows:
+        return []
+    tasks = [(row, _task(row)) for row in rows]
+    sinces = [_since(task) for _, task in tasks]
+    since = None if any(s is None for s in sinces) else min(s for s in sinces if s is not None)
+    everything = customers_in_scope(session, _union_reach(rows), since)
+    out: list[tuple[str, Target]] = []
+    for row, task in tasks:
+        customers = _narrow(everything, row, task)
+        chosen = [
+            t
+            for t in _mine(principal, _targets(task, customers))
+            if guide_id in (None, t.guide_id) and store_id in (None, t.store_id)
+        ]
+        if chosen:
+            encode = runtime.bundle.embedder.encode
+            done = execution(task, chosen, customers[0], customers[1], encode=encode)
+            out += [(row.task_id, target) for target in done]
+    return out

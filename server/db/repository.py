@@ -813,8 +813,9 @@ def acceptance_by_guide(
     store_id: str | None = None,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
+    by: Literal["guide", "store"] = "guide",
 ) -> dict[str, dict[str, Any]]:
-    """Served suggestions and feedback per guide, for the guides ``principal`` may see.
+    """Served suggestions and feedback per guide (or per store), for those ``principal`` may see.
 
     Args:
         session: an open session.
@@ -823,11 +824,12 @@ def acceptance_by_guide(
         store_id: only suggestions served in this store.
         since: only suggestions served at or after this (a ``date``: its midnight, China time).
         until: only suggestions served before this (a ``date``: including that day).
+        by: ``"guide"`` (the default) or ``"store"``: what the counts are grouped by.
 
     Returns:
         ``{guide_id: {shown, accepted, edited, rejected, acceptance_rate}}`` (see
-        :func:`acceptance_by_script`); suggestions served without a guide count under
-        ``"(unknown)"``.
+        :func:`acceptance_by_script`), or the same per store id; suggestions served without a
+        guide (store) count under ``"(unknown)"``.
 
     Raises:
         InputError: an empty time range.
@@ -841,7 +843,8 @@ def acceptance_by_guide(
         since=since,
         until=until,
     )
-    stmt = _acceptance_query(ServedSuggestion.guide_id).where(*conditions)
+    key = ServedSuggestion.guide_id if by == "guide" else ServedSuggestion.store_id
+    stmt = _acceptance_query(key).where(*conditions)
     return {
         UNKNOWN_ID if gid is None else gid: _acceptance(*map(int, counts))
         for gid, *counts in session.execute(stmt)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from server.db.models import TaskRow, utcnow
 from server.db.repository import _check_text, _iso
 
-__all__ = ["get_task", "insert_task", "list_tasks", "task_dict"]
+__all__ = ["get_task", "insert_task", "list_tasks", "task_dict", "tasks_between"]
 
 
 def insert_task(
@@ -67,6 +67,19 @@ def get_task(session: Session, task_id: str) -> TaskRow | None:
 def list_tasks(session: Session) -> list[TaskRow]:
     """Every stored task, newest first (the caller keeps those in its scope)."""
     stmt = select(TaskRow).order_by(TaskRow.created_at.desc(), TaskRow.task_id)
+    return list(session.scalars(stmt))
+
+
+def tasks_between(
+    session: Session, lower: datetime | None = None, upper: datetime | None = None
+) -> list[TaskRow]:
+    """The tasks whose window (``starts`` to ``deadline``) overlaps ``[lower, upper)``, oldest
+    start first (``None``: open on that side)."""
+    stmt = select(TaskRow).order_by(TaskRow.starts, TaskRow.task_id)
+    if lower is not None:
+        stmt = stmt.where(TaskRow.deadline > lower)
+    if upper is not None:
+        stmt = stmt.where(TaskRow.starts < upper)
     return list(session.scalars(stmt))
 
 

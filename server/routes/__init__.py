@@ -1,8 +1,8 @@
 """One router per resource of the HTTP API (``app.py`` includes them all).
 
-``suggest``, ``rank``, ``classify``, ``score``, ``conversations``, ``guides``, ``feedback``,
-``orders``, ``customers``, ``followups``, ``tasks``, ``catalog``, ``scripts``, ``admin`` and
-``me`` live under ``/v1`` and need an API key; ``health`` (``/healthz``, ``/readyz``,
+``suggest``, ``rank``, ``classify``, ``score``, ``conversations``, ``guides``, ``stores``,
+``feedback``, ``orders``, ``customers``, ``followups``, ``tasks``, ``catalog``, ``scripts``,
+``admin`` and ``me`` live under ``/v1`` and need an API key; ``health`` (``/healthz``, ``/readyz``,
 ``/metrics``) and ``ui`` (the dashboard's static files) do not.
 """
 

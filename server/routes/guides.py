@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from server import service
-from server.deps import PrincipalDep, ServedDep, SessionDep
+from server import scorecard_service, service
+from server.deps import PrincipalDep, RuntimeDep, ServedDep, SessionDep
 from server.routes import error_responses
 from server.schemas import GuidePage, IdQuery, ScorecardPublic, TimeQuery
 
@@ -26,16 +26,19 @@ def leaderboard(
     session: SessionDep,
     principal: PrincipalDep,
     served: ServedDep,
+    runtime: RuntimeDep,
     store_id: IdQuery | None = None,
     since: Annotated[TimeQuery | None, Query(description=_SINCE)] = None,
     until: Annotated[TimeQuery | None, Query(description=_UNTIL)] = None,
 ) -> dict[str, Any]:
-    """Guides ranked by average overall score, with acceptance of their suggestions
+    """Guides ranked by average overall score, with acceptance of their suggestions and their
+    execution: follow-ups done on time, task targets reached and what those brought
     (supervisors: their stores; admins: all; guides may not list guides)."""
     served.flush()  # count what this process served a moment ago
-    return service.guides(
+    return scorecard_service.guides(
         session,
         principal,
+        runtime,
         store_id=store_id,
         since=service.parse_time(since, "since"),
         until=service.parse_time(until, "until"),
@@ -52,18 +55,21 @@ def guide_scorecard(
     session: SessionDep,
     principal: PrincipalDep,
     served: ServedDep,
+    runtime: RuntimeDep,
     since: Annotated[TimeQuery | None, Query(description=_SINCE)] = None,
     until: Annotated[TimeQuery | None, Query(description=_UNTIL)] = None,
     period: Literal["day", "week", "month"] = "week",
 ) -> dict[str, Any]:
-    """A guide's scorecard: dimension averages, trend, best and worst conversations, feedback.
+    """A guide's scorecard: dimension averages, trend, best and worst conversations, feedback
+    and execution (follow-ups and tasks).
 
     A guide key may read only its own.
     """
     served.flush()
-    return service.guide_scorecard(
+    return scorecard_service.guide_scorecard(
         session,
         principal,
+        runtime,
         guide_id,
         since=service.parse_time(since, "since"),
         until=service.parse_time(until, "until"),

@@ -388,7 +388,9 @@ def test_leaderboard_by_role(server: LiveServer, stored: list[dict[str, Any]]) -
         "conversion_rate",
         "flags",
         "acceptance_rate",
+        "execution",
     }
+    assert set(first["execution"]) == {"followups", "tasks"}
     mine = server.client("sup_s01").get("/v1/guides").json()["items"]
     assert mine and all(g["stores"] == ["s-01"] for g in mine)
     only = server.client().get("/v1/guides", params={"store_id": "s-02"}).json()["items"]
