@@ -36,7 +36,7 @@ from copilot.errors import BundleError, InputError
 from copilot.prediction import Prediction, message_contexts
 from copilot.schema import Conversation
 from copilot.taxonomy import Taxonomy
-from models.embedders import Embedder, OfflineEmbedder, load_embedder
+from models.embedders import Embedder, load_embedder
 from models.linear import LinearClassifier
 from models.nba import IntentBaseline, NextBestActionModel
 from models.outcome import OutcomeModel, outcome_features
@@ -122,12 +122,7 @@ class TextModel:
         return sp.hstack(blocks, format="csr") if sp.issparse(blocks[0]) else np.hstack(blocks)
 
     def _block(self, texts: Sequence[str]) -> Any:
-        if isinstance(self.embedder, OfflineEmbedder):
-            if not self.dense_weight:
-                return self.embedder.transform_sparse(texts)
-            sparse, dense = self.embedder.transform(texts)
-            return sp.hstack([sparse, sp.csr_matrix(dense * self.dense_weight)], format="csr")
-        return self.embedder.encode(texts)
+        return self.embedder.features(texts, dense_weight=self.dense_weight)
 
     def fit(
         self,

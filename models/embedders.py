@@ -64,6 +64,10 @@ class Embedder(ABC):
     #: the ``type`` written to ``config.json``; :func:`load_embedder` dispatches on it.
     type_name: ClassVar[str]
 
+    #: the most texts :meth:`fit` needs; a trainer samples larger corpora down to it
+    #: (``None``: fit ignores the texts, or wants them all).
+    max_fit_texts: ClassVar[int | None] = None
+
     def fit(self, texts: Sequence[str]) -> Self:
         """Learn what the embedder needs from ``texts``; pretrained embedders only check the model.
 
@@ -100,12 +104,26 @@ class Embedder(ABC):
 
         return list(default_pipeline().process(text).tokens)
 
-    def features(self, texts: Sequence[str]) -> Any:
-        """The richest rows of ``texts`` for a model trained on top (e.g. reply matching).
+    def features(self, texts: Sequence[str], dense_weight: float = 0.0) -> Any:
+        """The richest rows of ``texts`` for a model trained on top (classifiers, reply matching).
 
         The embedding itself by default; the offline embedder gives its sparse TF-IDF rows.
+
+        Args:
+            texts: the texts.
+            dense_weight: for features that are not the embedding (sparse TF-IDF), append the
+                embedding scaled by this; 0 appends nothing. Ignored when the features are
+                the embedding itself.
         """
         return self.encode(texts)
+
+    def limit_token_cache(self, size: int) -> None:
+        """Keep at most ``size`` texts in the embedder's per-text memo, if it has one.
+
+        Training wants a large memo (every text is read several times); scoring streams most
+        texts once, so a small one keeps memory flat. A no-op for embedders without a memo.
+        """
+        return
 
     def feature_projection(self) -> np.ndarray:
         """A ``(n_features, dim)`` map from :meth:`features` rows to :meth:`encode` space.
@@ -344,6 +362,8 @@ class OfflineEmbedder(Embedder):
     """Bound of the token memo (a run-time knob, not saved with the model)."""
 
     type_name: ClassVar[str] = "offline"
+    # The vocabulary and SVD settle long before this; a seeded sample keeps training fast.
+    max_fit_texts: ClassVar[int | None] = 300_000
 
     def __init__(
         self,
@@ -475,9 +495,17 @@ class OfflineEmbedder(Embedder):
         self._fitted_projection()
         return self._sparse([self._tokens(text) for text in check_texts(texts)])
 
-    def features(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """The sparse TF-IDF rows (:meth:`transform_sparse`)."""
-        return self.transform_sparse(texts)
+    def features(self, texts: Sequence[str], dense_weight: float = 0.0) -> sp.csr_matrix:
+        """The sparse TF-IDF rows (:meth:`transform_sparse`), with the embedding scaled by
+        ``dense_weight`` appended when it is not 0."""
+        if not dense_weight:
+            return self.transform_sparse(texts)
+        sparse, dense = self.transform(texts)
+        return sp.hstack([sparse, sp.csr_matrix(dense * dense_weight)], format="csr")
+
+    def limit_token_cache(self, size: int) -> None:
+        """Set :attr:`token_cache_size` (the memo is cleared when it reaches it)."""
+        self.token_cache_size = size
 
     def feature_projection(self) -> np.ndarray:
         """The SVD projection from TF-IDF rows to :meth:`encode` space."""

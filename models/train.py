@@ -48,7 +48,7 @@ from models.bundle import (
     labelled_messages,
     message_contexts,
 )
-from models.embedders import Embedder, OfflineEmbedder, make_embedder
+from models.embedders import Embedder, make_embedder
 from models.evaluate import evaluate_bundle
 from models.linear import LinearClassifier
 from models.nba import IntentBaseline, NextBestActionModel, nba_examples
@@ -547,9 +547,9 @@ def _fit_embedder(config: TrainConfig, train: Sequence[Conversation], extra: lis
             else {}
         ),
     )
-    if isinstance(embedder, OfflineEmbedder) and len(texts) > 300_000:
-        # The vocabulary and SVD settle long before this; a seeded sample keeps training fast.
-        texts = random.Random(config.seed).sample(texts, 300_000)
+    limit = embedder.max_fit_texts
+    if limit is not None and len(texts) > limit:
+        texts = random.Random(config.seed).sample(texts, limit)
     return embedder.fit(texts)
 
 
