@@ -146,6 +146,7 @@ def _sampling(root: int) -> Iterator[dict[str, float]]:
 def _run_stage(args: argparse.Namespace) -> None:
     """The child process: one ``score_file`` run; its measures go to ``--report``."""
     from copilot.batch import ScoreJob, score_file
+    from models.runtime import load_scorer
 
     with tempfile.TemporaryDirectory(prefix="bench-score-") as scratch:
         output = Path(scratch) / "scores.jsonl"
@@ -156,6 +157,7 @@ def _run_stage(args: argparse.Namespace) -> None:
             workers=args.workers,
             engine=args.engine,
             batch_size=args.batch_size,
+            scorer=load_scorer,
         )
         t0 = time.perf_counter()
         summary = score_file(job)

@@ -33,6 +33,7 @@ from scipy.stats import spearmanr
 
 from copilot.scoring import Scorer
 from copilot.scoring.fitting import fit_rubric, overall_scores
+from models.runtime import load_scorer, scorer_for
 
 if TYPE_CHECKING:
     from models.bundle import Bundle
@@ -129,7 +130,7 @@ def evaluate(
     convs = [c for c in iter_conversations(path) if all(t in c.meta for t in TARGETS)]
     if not 2 <= folds <= len(convs):
         raise ValueError(f"folds must be between 2 and {len(convs)}, got {folds}")
-    scorer = Scorer.load(bundle) if isinstance(bundle, str | Path) else Scorer(bundle)
+    scorer = load_scorer(bundle) if isinstance(bundle, str | Path) else scorer_for(bundle)
     reports = scorer.score_many(convs)
     parts = _folds(len(convs), folds, seed)
     results: dict[str, Any] = {}

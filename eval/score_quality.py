@@ -35,6 +35,7 @@ from copilot.io import iter_conversations
 from copilot.schema import Conversation
 from copilot.scoring import DIMENSIONS, Scorer
 from copilot.synth import generate
+from models.runtime import load_scorer
 
 DATA = Path(__file__).resolve().parent / "data"
 SENTIMENT_CUT = 0.2
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("-o", "--output", default="reports/quality")
     args = parser.parse_args(argv)
 
-    scorer = Scorer.load(args.bundle, rubric=args.rubric)
+    scorer = load_scorer(args.bundle, rubric=args.rubric)
     convs = list(generate(args.n, seed=args.seed))
     started = time.perf_counter()
     reports = scorer.score_many(convs)

@@ -32,10 +32,11 @@ from copilot.catalog import Catalog
 from copilot.errors import BundleError
 from copilot.io.catalog import combine
 from copilot.schema import Conversation, Message
-from copilot.scoring import Scorer, load_rubric
-from models.bundle import Bundle, load_bundle
+from copilot.scoring import Scorer
+from models.bundle import Bundle
 from models.rank import ReplyRanker
-from models.suggest import ScriptStates, SuggestionEngine, engine_for
+from models.runtime import load_runtime
+from models.suggest import ScriptStates, SuggestionEngine
 
 __all__ = ["Runtime", "RuntimeHolder", "build_runtime"]
 
@@ -82,7 +83,8 @@ class Runtime:
 
 
 def build_runtime(bundle_dir: str | Path, rubric: str | Path | None = None) -> Runtime:
-    """Load a bundle and build its scorer, suggestion engine and ranker.
+    """Load a bundle and build its scorer, suggestion engine and ranker
+    (:func:`models.runtime.load_runtime`), then check they serve a test conversation.
 
     Args:
         bundle_dir: the bundle directory (from ``copilot train``).
@@ -97,19 +99,16 @@ def build_runtime(bundle_dir: str | Path, rubric: str | Path | None = None) -> R
         ConfigError: the rubric file is invalid.
     """
     path = Path(bundle_dir)
-    bundle = load_bundle(path)
-    scorer = Scorer(bundle, load_rubric(rubric, bundle.taxonomy) if rubric is not None else None)
-    engine = engine_for(bundle)
-    ranker = ReplyRanker(bundle, engine.checker)
-    _warm_up(path, scorer, engine, ranker)
+    models = load_runtime(path, rubric)
+    _warm_up(path, models.scorer, models.engine, models.ranker)
     return Runtime(
-        bundle=bundle,
-        scorer=scorer,
-        engine=engine,
-        ranker=ranker,
+        bundle=models.bundle,
+        scorer=models.scorer,
+        engine=models.engine,
+        ranker=models.ranker,
         bundle_dir=path,
-        bundle_pins=frozenset(engine.library.pinned),
-        bundle_bans=frozenset(engine.library.banned),
+        bundle_pins=frozenset(models.engine.library.pinned),
+        bundle_bans=frozenset(models.engine.library.banned),
     )
 
 

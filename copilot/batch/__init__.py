@@ -12,8 +12,11 @@ Example::
 
     from pathlib import Path
     from copilot.batch import ScoreJob, read_reports, score_file
+    from models.runtime import load_scorer
 
-    summary = score_file(ScoreJob("logs.jsonl", Path("scores.parquet"), Path("models/default")))
+    summary = score_file(
+        ScoreJob("logs.jsonl", Path("scores.parquet"), Path("models/default"), scorer=load_scorer)
+    )
     worst = min(read_reports("scores.parquet"), key=lambda r: r["overall"] or 0)
 """
 

@@ -7,12 +7,10 @@ workers or resume history produced them.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -22,23 +20,19 @@ from copilot.io import RAW_LIMIT, Quarantined
 from copilot.schema import Conversation
 
 __all__ = [
-    "DEFAULT_SCORER",
     "Chunk",
     "ChunkResult",
+    "ScorerFactory",
     "ScorerLike",
     "count_kinds",
     "failure_entry",
     "iter_chunks",
-    "load_scorer",
     "peek",
     "score_conversations",
     "score_items",
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_SCORER = "copilot.scoring.scorer:Scorer.load"
-"""Import path of the callable ``(bundle_dir, rubric=...) -> scorer`` that engines call."""
 
 Item = Conversation | Quarantined
 
@@ -47,6 +41,16 @@ class ScorerLike(Protocol):
     """What an engine needs from a scorer (:class:`copilot.scoring.scorer.Scorer` is one)."""
 
     def score_many(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]: ...
+
+
+class ScorerFactory(Protocol):
+    """Builds a worker's scorer: ``factory(bundle_dir, rubric=rubric_file_or_None)``.
+
+    Engines hand it to worker processes and Ray actors, so it must pickle: a module-level
+    function (``models.runtime.load_scorer``) or a classmethod of a module-level class.
+    """
+
+    def __call__(self, bundle: str, /, *, rubric: str | None) -> ScorerLike: ...
 
 
 @dataclass
@@ -93,22 +97,6 @@ def peek(chunks: Iterable[Chunk]) -> Iterator[Chunk] | None:
     if first is None:
         return None
     return itertools.chain([first], iterator)
-
-
-def load_scorer(bundle: str | Path, rubric: str | Path | None, factory: str) -> ScorerLike:
-    """Call the scorer factory named by ``factory`` (``"module:attr.attr"``).
-
-    Raises:
-        ImportError: the factory cannot be imported.
-        BundleError: (from the factory) no usable bundle.
-        ConfigError: (from the factory) an invalid rubric.
-    """
-    module_name, _, attrs = factory.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for attr in attrs.split(".") if attrs else []:
-        target = getattr(target, attr)
-    scorer: ScorerLike = target(bundle, rubric=rubric)
-    return scorer
 
 
 def _truncate(raw: str) -> str | dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
-from copilot.batch.chunks import DEFAULT_SCORER, Chunk, ChunkResult, Item, iter_chunks
+from copilot.batch.chunks import Chunk, ChunkResult, Item, ScorerFactory, iter_chunks
 from copilot.batch.local import ScorerSpec, run_local
 from copilot.batch.outputs import report_format
 from copilot.batch.parts import (
@@ -82,8 +82,9 @@ class ScoreJob:
         resume: continue the unfinished job of the same output (see :func:`score_file`).
         ray_address: the Ray cluster (``ray://host:10001``, ``auto``); default ``RAY_ADDRESS``,
             else a local Ray instance with ``workers`` CPUs.
-        scorer: import path of the scorer factory, called as ``factory(bundle, rubric=rubric)``;
-            the default loads :class:`copilot.scoring.scorer.Scorer`.
+        scorer: the scorer factory, called as ``scorer(bundle, rubric=rubric)`` in every worker
+            (keyword only, required): ``models.runtime.load_scorer`` loads the bundle's
+            :class:`copilot.scoring.scorer.Scorer`. A module-level function, so it pickles.
     """
 
     input: str | Path
@@ -98,7 +99,7 @@ class ScoreJob:
     batch_size: int = 500
     resume: bool = False
     ray_address: str | None = None
-    scorer: str = DEFAULT_SCORER
+    scorer: ScorerFactory = field(kw_only=True)
 
 
 @dataclass
@@ -193,8 +194,14 @@ def _manifest(job: ScoreJob, output_format: str, reader_format: str) -> dict[str
         "rubric_sha256": digest_file(rubric) if rubric else None,
         "batch_size": job.batch_size,
         "output_format": output_format,
-        "scorer": job.scorer,
+        "scorer": _factory_name(job.scorer),
     }
+
+
+def _factory_name(factory: ScorerFactory) -> str:
+    """``module:qualname`` of the scorer factory, as the job manifest records it."""
+    name = getattr(factory, "__qualname__", type(factory).__qualname__)
+    return f"{factory.__module__}:{name}"
 
 
 def _check_same_job(work: WorkDir, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
@@ -320,8 +327,10 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
 
     Example::
 
+        from models.runtime import load_scorer
+
         summary = score_file(ScoreJob("logs.jsonl", Path("scores.csv"), Path("models/default"),
-                                      workers=2))
+                                      workers=2, scorer=load_scorer))
         print(summary.scored, summary.quarantined)
     """
     from copilot.io import open_conversations

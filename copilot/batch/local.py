@@ -32,9 +32,9 @@ from copilot.batch.chunks import (
     Chunk,
     ChunkResult,
     Item,
+    ScorerFactory,
     ScorerLike,
     count_kinds,
-    load_scorer,
     peek,
     score_items,
 )
@@ -52,17 +52,16 @@ class ScorerSpec:
     Attributes:
         bundle: the bundle directory (absolute, so workers elsewhere find it).
         rubric: the rubric file, or None for the default rubric.
-        factory: import path ``"module:attr"`` of the factory (see
-            :data:`copilot.batch.chunks.DEFAULT_SCORER`).
+        factory: the scorer factory (picklable; see :class:`copilot.batch.chunks.ScorerFactory`).
     """
 
     bundle: str
     rubric: str | None
-    factory: str
+    factory: ScorerFactory
 
     def load(self) -> ScorerLike:
         """Build the scorer (the bundle is loaded here)."""
-        return load_scorer(self.bundle, self.rubric, self.factory)
+        return self.factory(self.bundle, rubric=self.rubric)
 
 
 def score_chunk(scorer: ScorerLike, work: WorkDir, chunk: Chunk) -> ChunkResult:
@@ -160,12 +159,13 @@ def _score_in_worker(index: int, items: list[Item]) -> ChunkResult:
     return score_chunk(_worker["scorer"], _worker["work"], Chunk(index, items))
 
 
-def _context() -> Any:
+def _context(factory: ScorerFactory) -> Any:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     context = mp.get_context(method)
     if method == "forkserver":
-        # Imported once in the fork server; each worker forks from it with the modules loaded.
-        context.set_forkserver_preload(["copilot.batch.local", "copilot.scoring.scorer"])
+        # Imported once in the fork server; each worker forks from it with the modules loaded
+        # (the factory's module brings the scorer and the models with it).
+        context.set_forkserver_preload(["copilot.batch.local", factory.__module__])
     return context
 
 
@@ -177,7 +177,7 @@ def _run_pool(
     on_done: Callable[[ChunkResult], None],
 ) -> None:
     limit = 2 * workers
-    context = _context()
+    context = _context(spec.factory)
     lifeline, parent_end = context.Pipe(duplex=False)
     pool = ProcessPoolExecutor(
         max_workers=workers,

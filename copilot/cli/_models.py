@@ -640,13 +640,12 @@ def suggest(
 
     Example: copilot suggest --bundle models/default conversation.json --k 3
     """
-    from models.bundle import load_bundle
-    from models.suggest import engine_for
+    from models.runtime import load_engine
 
     with handle_errors():
         conversation = read_conversation(conversation_file)
         catalog_files = read_catalog_files(catalog, promotions, catalog_column)
-        engine = engine_for(load_bundle(bundle_dir))
+        engine = load_engine(bundle_dir)
         if catalog_files.given:
             engine.set_catalog(catalog_files.apply(engine.bundle.catalog))
         result = engine.suggest(conversation, k=k)

@@ -357,7 +357,7 @@ def calibrate_command(
     """
     from copilot.io import Quarantined, open_conversations
     from copilot.scoring.calibrate import calibrate
-    from copilot.scoring.scorer import Scorer
+    from models.runtime import load_scorer
 
     with handle_errors():
         if target not in ("converted", "rating"):
@@ -368,7 +368,7 @@ def calibrate_command(
             raise InputError("--rating-field needs --target rating")
         ratings = read_ratings_csv(ratings_file) if ratings_file is not None else {}
         with console.status("loading the bundle"):
-            scorer = Scorer.load(bundle_dir, rubric=rubric_file)
+            scorer = load_scorer(bundle_dir, rubric=rubric_file)
         options = reader_options(columns, role_map, staff, gap_hours, max_message_chars)
         conversations: list[Any] = []
         targets: list[float | bool] = []

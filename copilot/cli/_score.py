@@ -93,6 +93,7 @@ def score(
     Example: copilot score logs.jsonl -o scores.csv --bundle models/default --workers 2
     """
     from copilot.batch import ENGINES, ScoreJob, score_file
+    from models.runtime import load_scorer
 
     with handle_errors():
         if engine not in ENGINES:
@@ -110,6 +111,7 @@ def score(
             batch_size=batch_size,
             resume=resume,
             ray_address=ray_address,
+            scorer=load_scorer,
         )
         try:
             with progress_bar() as progress:

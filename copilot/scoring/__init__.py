@@ -2,8 +2,8 @@
 and calibration of the rubric's weights.
 
 Example:
-    >>> from copilot.scoring import Scorer
-    >>> scorer = Scorer.load("models/default")
+    >>> from models.runtime import load_scorer
+    >>> scorer = load_scorer("models/default")
     >>> scorer.score(conversation)["overall"]
 """
 

@@ -1,13 +1,13 @@
 """Score conversations: the analyzer pipeline plus the rubric, producing DESIGN.md score reports.
 
-The CLI (``copilot score``), the batch engines and the server all go through :class:`Scorer`.
+The CLI (``copilot score``), the batch engines and the server all go through :class:`Scorer`;
+``models.runtime.load_scorer`` builds one from a bundle directory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from copilot.analyzers import (
     ComplianceAnalyzer,
@@ -17,53 +17,62 @@ from copilot.analyzers import (
     SignalsAnalyzer,
     TimingAnalyzer,
 )
+from copilot.analyzers.labels import LabelModel
+from copilot.analyzers.outcome import WinModel
 from copilot.pipeline import Doc, Pipeline
 from copilot.schema import Conversation
 from copilot.scoring.dimensions import RubricAnalyzer
 from copilot.scoring.report import build_report
-from copilot.scoring.rubric import Rubric, default_rubric, load_rubric
+from copilot.scoring.rubric import Rubric, default_rubric
 
 if TYPE_CHECKING:
     from copilot.compliance import ComplianceChecker
-    from models.bundle import Bundle
+    from copilot.taxonomy import Taxonomy
 
-__all__ = ["Scorer"]
+__all__ = ["Scorer", "ScoringModel"]
 
-_TOKEN_CACHE = 20_000
+
+class ScoringModel(LabelModel, WinModel, Protocol):
+    """What the scorer asks of a model (``models.bundle.Bundle`` is one): the labels and win
+    probability of the analyzers, the taxonomy and the name reports record."""
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The labels the model predicts."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """``<name>@<short hash>``, recorded in every report."""
+        ...
 
 
 class Scorer:
     """Annotates conversations and scores them against a rubric.
 
     Args:
-        bundle: a loaded model bundle (intents, acts, win probability).
+        bundle: the model (intents, acts, win probability): a loaded bundle in production.
         rubric: the rubric; the default one when ``None``.
         checker: the compliance checker; the default rules when ``None``.
         use_gold_labels: take intents and acts from ``labels`` where a conversation has them
             (for evaluating the rubric apart from the classifiers).
 
     Example:
-        >>> scorer = Scorer.load("models/default")
+        >>> from models.runtime import load_scorer
+        >>> scorer = load_scorer("models/default")
         >>> report = scorer.score(conversation)
         >>> report["overall"], report["dimensions"]["responsiveness"]["score"]
     """
 
     def __init__(
         self,
-        bundle: Bundle,
+        bundle: ScoringModel,
         rubric: Rubric | None = None,
         checker: ComplianceChecker | None = None,
         use_gold_labels: bool = False,
     ) -> None:
         self.bundle = bundle
         self.rubric = (rubric or default_rubric()).check_labels(bundle.taxonomy)
-        # Scoring sees most messages once: a small token memo (repeats like 好的 / 在吗 still
-        # hit it) keeps memory flat however long the input, where training wants a large one.
-        from models.embedders import OfflineEmbedder
-
-        for model in (bundle.intent, bundle.act):
-            if isinstance(model.embedder, OfflineEmbedder):
-                model.embedder.token_cache_size = _TOKEN_CACHE
         self.pipeline = Pipeline(
             [
                 LabelAnalyzer(bundle, use_gold=use_gold_labels),
@@ -75,23 +84,6 @@ class Scorer:
                 RubricAnalyzer(self.rubric, bundle.taxonomy),
             ]
         )
-
-    @classmethod
-    def load(
-        cls, bundle_dir: str | Path, rubric: str | Path | Rubric | None = None, **kwargs: Any
-    ) -> Scorer:
-        """A scorer for the bundle in ``bundle_dir`` and the rubric file (or object) ``rubric``.
-
-        Raises:
-            BundleError: no usable bundle there.
-            ConfigError: the rubric file is invalid.
-        """
-        from models.bundle import load_bundle
-
-        bundle = load_bundle(bundle_dir)
-        if rubric is not None and not isinstance(rubric, Rubric):
-            rubric = load_rubric(rubric, bundle.taxonomy)
-        return cls(bundle, rubric, **kwargs)
 
     def analyse(self, conversations: Sequence[Conversation]) -> list[Doc]:
         """Run the pipeline over one batch and return the annotated docs."""
@@ -113,4 +105,5 @@ class Scorer:
             yield self.report(doc)
 
     def report(self, doc: Doc) -> dict[str, Any]:
+        """The score report of one analysed doc."""
         return build_report(doc, self.bundle.taxonomy, self.bundle.name, self.rubric.label)

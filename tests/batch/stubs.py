@@ -16,8 +16,6 @@ from typing import Any
 from copilot.schema import Conversation
 from copilot.scoring.rubric import DIMENSIONS
 
-STUB_SCORER = "tests.batch.stubs:StubScorer.load"
-
 
 def make_stub_bundle(directory: Path) -> Path:
     """A directory with just the manifest the engine reads (name and id)."""
@@ -73,3 +71,7 @@ class StubScorer:
             "bundle": self.bundle,
             "rubric": self.rubric,
         }
+
+
+STUB_SCORER = StubScorer.load
+"""The stub's factory, as a :class:`copilot.batch.ScoreJob` takes it (it pickles by name)."""

@@ -120,7 +120,7 @@ def _half_done_job(job: ScoreJob, done: tuple[int, ...]) -> WorkDir:
 
     # Start the job for real (so the manifest is the engine's own) and kill it in chunk 1.
     with pytest.raises(_Stop):
-        score_file(replace(job, scorer="tests.batch.test_job:_killed_scorer"))
+        score_file(replace(job, scorer=_killed_scorer))
     work = WorkDir(work_dir_path(job.output))
     assert work.completed() == {0}
     scorer = StubScorer.load(job.bundle)
@@ -180,7 +180,7 @@ def test_score_file_resume_when_every_part_exists_just_merges(
     output = tmp_path / "scores.csv"
     job = _job(corpus_path, output, stub_bundle, batch_size=40)
     _half_done_job(job, done=(0, 1, 2))
-    summary = score_file(replace(job, resume=True, scorer="tests.batch.test_job:_stopping_scorer"))
+    summary = score_file(replace(job, resume=True, scorer=_stopping_scorer))
     assert (summary.chunks, summary.chunks_reused, summary.scored) == (3, 3, 120)
     assert len(_ids(output)) == 120
 
@@ -205,7 +205,7 @@ def test_score_file_keeps_the_old_output_until_a_run_succeeds(
                 output,
                 stub_bundle,
                 batch_size=25,
-                scorer="tests.batch.test_job:_killed_scorer",
+                scorer=_killed_scorer,
             )
         )
     assert output.read_text("utf-8") == "previous results\n"
@@ -218,9 +218,7 @@ def test_score_file_failing_before_any_chunk_leaves_no_work_dir(
 ) -> None:
     output = tmp_path / "scores.jsonl"
     with pytest.raises(_Stop):
-        score_file(
-            _job(corpus_path, output, stub_bundle, scorer="tests.batch.test_job:_stopping_scorer")
-        )
+        score_file(_job(corpus_path, output, stub_bundle, scorer=_stopping_scorer))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -13,6 +13,7 @@ from copilot.batch.parts import quarantine_path
 from copilot.errors import ConfigError
 from copilot.io import write_conversations
 from copilot.synth import generate
+from models.runtime import load_scorer
 from tests.batch.conftest import BROKEN_LINES
 
 # Ray Data's DataContext warns about its own deprecated fields (use_push_based_shuffle,
@@ -31,11 +32,19 @@ def test_ray_engine_writes_the_local_engines_reports(
     with source.open("ab") as handle:
         handle.write(b"\n".join(BROKEN_LINES) + b"\n")
     local, ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    job = ScoreJob(source, local, scoring_bundle_dir, batch_size=8)
+    job = ScoreJob(source, local, scoring_bundle_dir, batch_size=8, scorer=load_scorer)
     score_file(job)
 
     summary = score_file(
-        ScoreJob(source, ray, scoring_bundle_dir, batch_size=8, workers=2, engine="ray")
+        ScoreJob(
+            source,
+            ray,
+            scoring_bundle_dir,
+            batch_size=8,
+            workers=2,
+            engine="ray",
+            scorer=load_scorer,
+        )
     )
 
     assert (summary.engine, summary.read, summary.scored, summary.quarantined) == ("ray", 49, 44, 5)

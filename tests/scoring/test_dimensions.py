@@ -13,6 +13,7 @@ import pytest
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring import Scorer, default_rubric
 from copilot.scoring.rubric import Rubric
+from models.runtime import load_scorer
 from tests.builders import conversation_dict, make_conversation
 
 Turn = tuple[str, str]
@@ -20,12 +21,12 @@ Turn = tuple[str, str]
 
 @pytest.fixture(scope="module")
 def gold(scoring_bundle_dir: Path) -> Scorer:
-    return Scorer.load(scoring_bundle_dir, use_gold_labels=True)
+    return load_scorer(scoring_bundle_dir, use_gold_labels=True)
 
 
 @pytest.fixture(scope="module")
 def scorer(scoring_bundle_dir: Path) -> Scorer:
-    return Scorer.load(scoring_bundle_dir)
+    return load_scorer(scoring_bundle_dir)
 
 
 def _conv(
@@ -222,7 +223,7 @@ def test_rubric_weights_change_the_overall(gold: Scorer, scoring_bundle_dir: Pat
     only_compliance = Rubric.model_validate(
         {**default_rubric().model_dump(), "weights": {"compliance": 1.0}}
     )
-    strict = Scorer.load(scoring_bundle_dir, rubric=only_compliance, use_gold_labels=True)
+    strict = load_scorer(scoring_bundle_dir, rubric=only_compliance, use_gold_labels=True)
     assert strict.score(conv)["overall"] == strict.score(conv)["dimensions"]["compliance"]["score"]
     assert strict.score(conv)["overall"] < gold.score(conv)["overall"]
 

@@ -17,6 +17,7 @@ from copilot.scoring import Scorer, default_rubric, load_rubric
 from copilot.scoring.calibrate import calibrate
 from copilot.scoring.fitting import fit_rubric, overall_scores
 from copilot.scoring.rubric import DIMENSIONS, Rubric
+from models.runtime import load_scorer
 from tests.builders import conversation_dict, make_report
 
 Turn = tuple[str, str]
@@ -36,7 +37,7 @@ LABELS = {0: "complaint", 1: "soothe_and_escalate", 2: "thanks_closing"}
 
 @pytest.fixture(scope="module")
 def gold(scoring_bundle_dir: Path) -> Scorer:
-    return Scorer.load(scoring_bundle_dir, use_gold_labels=True)
+    return load_scorer(scoring_bundle_dir, use_gold_labels=True)
 
 
 def _conv(turns: list[Turn], labels: dict[int, str]) -> Any:
@@ -94,7 +95,7 @@ def test_experience_evidence_keeps_the_largest_effects_deductions_first(
         "complaints": -8.0,
     }
     rubric = Rubric.model_validate(data)
-    scorer = Scorer.load(scoring_bundle_dir, rubric=rubric, use_gold_labels=True)
+    scorer = load_scorer(scoring_bundle_dir, rubric=rubric, use_gold_labels=True)
     turns: list[Turn] = []
     for k in range(6):
         turns += [
@@ -123,8 +124,8 @@ def test_default_overall_does_not_count_experience(gold: Scorer) -> None:
 
 def test_a_brand_that_weights_experience_scores_the_ending(scoring_bundle_dir: Path) -> None:
     rubric = default_rubric().with_weights({**default_rubric().weights, "experience": 0.5})
-    scorer = Scorer.load(scoring_bundle_dir, rubric=rubric, use_gold_labels=True)
-    plain = Scorer.load(scoring_bundle_dir, use_gold_labels=True)
+    scorer = load_scorer(scoring_bundle_dir, rubric=rubric, use_gold_labels=True)
+    plain = load_scorer(scoring_bundle_dir, use_gold_labels=True)
     thanked, asking = _conv(THANKED, LABELS), _conv(LEFT_ASKING, {0: "complaint"})
     gap = scorer.score(thanked)["overall"] - scorer.score(asking)["overall"]
     plain_gap = plain.score(thanked)["overall"] - plain.score(asking)["overall"]

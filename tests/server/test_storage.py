@@ -416,11 +416,11 @@ def test_stores_and_lists_real_score_reports(
 @pytest.fixture(scope="module")
 def scored(scoring_bundle_dir: Path) -> list[tuple[Conversation, dict[str, Any]]]:
     """Twenty generated conversations scored by the real scorer (bundle trained once)."""
-    from copilot.scoring import Scorer
     from copilot.synth import generate
+    from models.runtime import load_scorer
 
     conversations = list(generate(20, seed=11))
-    reports = Scorer.load(scoring_bundle_dir).score_many(conversations)
+    reports = load_scorer(scoring_bundle_dir).score_many(conversations)
     return list(zip(conversations, reports, strict=True))
 
 
