@@ -50,27 +50,6 @@ _SUFFIX_FORMATS = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _CSV_FIELD_LIMIT = 64 * 1024 * 1024
-_FLOAT_COLUMNS = {"overall", "win_probability", "order_amount"}
-_INT_COLUMNS = {"n_messages", "n_flags"}
-_BOOL_COLUMNS = {"converted"}
-_STRING_COLUMNS = {
-    "conversation_id",
-    "guide_id",
-    "store_id",
-    "customer_id",
-    "channel",
-    "started_at",
-    "ended_at",
-    "bundle",
-    "rubric",
-    # nested parts, as JSON text
-    "dimensions",
-    "flags",
-    "timing",
-    "sentiment",
-    "signals",
-    "messages",
-}
 
 
 def report_format(path: str | Path, format: str | None = None) -> str:
@@ -101,20 +80,16 @@ def _report_schema() -> pa.Schema:
     """Typed Parquet columns for the flat rows: numbers stay numbers for analysts' tools."""
     import pyarrow as pa
 
-    from copilot.scoring.report import REPORT_COLUMNS
+    from copilot.scoring.report import REPORT_COLUMN_KINDS
 
-    def kind(name: str) -> pa.DataType:
-        if name in _FLOAT_COLUMNS or name.startswith("dim_"):
-            return pa.float64()
-        if name in _INT_COLUMNS:
-            return pa.int64()
-        if name in _BOOL_COLUMNS:
-            return pa.bool_()
-        if name not in _STRING_COLUMNS:  # a column added to the report: say where to type it
-            logger.warning("report column %r has no Parquet type here; writing it as text", name)
-        return pa.string()
-
-    return pa.schema([(name, kind(name)) for name in REPORT_COLUMNS])
+    types = {
+        "str": pa.string(),
+        "json": pa.string(),
+        "float": pa.float64(),
+        "int": pa.int64(),
+        "bool": pa.bool_(),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in REPORT_COLUMN_KINDS.items()])
 
 
 class ReportWriter:

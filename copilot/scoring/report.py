@@ -32,7 +32,7 @@ are the experience dimension's evidence.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -42,26 +42,44 @@ if TYPE_CHECKING:
     from copilot.pipeline import Doc
     from copilot.taxonomy import Taxonomy
 
-__all__ = ["REPORT_COLUMNS", "build_report", "flatten_report", "unflatten_report"]
+__all__ = [
+    "REPORT_COLUMNS",
+    "REPORT_COLUMN_KINDS",
+    "ColumnKind",
+    "build_report",
+    "flatten_report",
+    "unflatten_report",
+]
 
-_SCALARS = (
-    "conversation_id",
-    "guide_id",
-    "store_id",
-    "customer_id",
-    "channel",
-    "started_at",
-    "ended_at",
-    "n_messages",
-    "overall",
-    "win_probability",
-    "converted",
-    "order_amount",
-    "bundle",
-    "rubric",
-)
+ColumnKind = Literal["str", "int", "float", "bool", "json"]
+"""What a flat column holds; ``json`` is a nested part of the report as JSON text."""
+
+_SCALARS: dict[str, ColumnKind] = {
+    "conversation_id": "str",
+    "guide_id": "str",
+    "store_id": "str",
+    "customer_id": "str",
+    "channel": "str",
+    "started_at": "str",
+    "ended_at": "str",
+    "n_messages": "int",
+    "overall": "float",
+    "win_probability": "float",
+    "converted": "bool",
+    "order_amount": "float",
+    "bundle": "str",
+    "rubric": "str",
+}
 _NESTED = ("dimensions", "flags", "timing", "sentiment", "signals", "messages")
-REPORT_COLUMNS = (*_SCALARS, *(f"dim_{d}" for d in DIMENSIONS), "n_flags", *_NESTED)
+REPORT_COLUMN_KINDS: dict[str, ColumnKind] = {
+    **_SCALARS,
+    **{f"dim_{d}": "float" for d in DIMENSIONS},
+    "n_flags": "int",
+    **{k: "json" for k in _NESTED},
+}
+"""Every column of the flat (CSV / Parquet) form, in order, with what it holds: the one list
+the writers (:mod:`copilot.batch.outputs`) and :func:`unflatten_report` read."""
+REPORT_COLUMNS = tuple(REPORT_COLUMN_KINDS)
 """Columns of the flat (CSV / Parquet) form, in order."""
 
 
@@ -146,19 +164,17 @@ def unflatten_report(row: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-_FLOATS = {"overall", "win_probability", "order_amount"}
-
-
 def _typed(key: str, value: Any) -> Any:
     """Undo CSV's stringification of a scalar column (Parquet and JSONL keep types)."""
     if not isinstance(value, str):
         return value
     if value == "":
         return None
-    if key in _FLOATS:
+    kind = _SCALARS[key]
+    if kind == "float":
         return float(value)
-    if key == "n_messages":
+    if kind == "int":
         return int(value)
-    if key == "converted":
+    if kind == "bool":
         return value.lower() in ("true", "1")
     return value
