@@ -110,7 +110,9 @@ def needed_share(
             known, paid = known_by[entry.customer_id]
             entries[entry.reason] += 1
             needed[entry.reason] += _needed(entry.reason, known, paid)
-    out = {r: {"entries": entries[r], "needed": round(needed[r] / entries[r], 3)} for r in entries}
+    out: dict[str, dict[str, Any]] = {
+        r: {"entries": entries[r], "needed": round(needed[r] / entries[r], 3)} for r in entries
+    }
     total = sum(entries.values())
     out["all"] = {
         "entries": total,

@@ -24,7 +24,9 @@ experience             the rubric's start plus points per evidence signal (senti
 =====================  ==================================================================
 
 A dimension that does not apply is ``None`` and the overall score is the weighted mean of the
-others. Every deduction is :class:`Evidence` naming its message; evidence of good practice has
+others; a conversation without any customer message (a broadcast nobody answered) has no
+overall score. A greeting is not a question: answer_coverage counts only the intents the
+rubric's ``answers`` lists. Every deduction is :class:`Evidence` naming its message; evidence of good practice has
 0 points (experience signals with positive points, such as thanks at the end, add them).
 """
 
@@ -476,5 +478,9 @@ class RubricAnalyzer(Analyzer):
         for doc in docs:
             dims = score_dimensions(doc, self.rubric, self.taxonomy)
             overall = self.rubric.overall({d: s.score for d, s in dims.items()})
+            if "customer" not in (m.role for m in doc.conversation.messages):
+                # A broadcast nobody answered: compliance and courtesy still read its messages
+                # (and flag them), but there is no conversation to grade; 100 would mislead.
+                overall = None
             out.append({"dimensions": dims, "overall": overall})
         return out
