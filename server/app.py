@@ -2,7 +2,8 @@
 
 At start-up (the lifespan) the app migrates the database, loads the bundle once into a
 :class:`~server.runtime.RuntimeHolder` and applies the stored pins, bans, feedback counts and
-catalogue; it disposes of the database engine at shutdown. Everything an app holds lives on ``app.state``
+catalogue, and builds the optional LLM's backend once (:class:`~server.llm_service.LLMService`;
+off unless ``COPILOT_LLM_BACKEND`` is set); it disposes of the database engine at shutdown. Everything an app holds lives on ``app.state``
 (settings, metrics, holder, session factory), so several apps can live in one process.
 
 Example:
@@ -29,10 +30,12 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from copilot import __version__
+from copilot.llm import LLMSettings
 from server.auth import KeyCache
 from server.db import describe_url, make_engine, make_session_factory, migrate
 from server.db import repository as repo
 from server.errors import install_error_handlers
+from server.llm_service import LLMService
 from server.logs import configure_logging
 from server.metrics import Metrics
 from server.middleware import (
@@ -101,12 +104,13 @@ def create_app_from_env() -> FastAPI:
     return create_app(settings)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, llm: LLMSettings | None = None) -> FastAPI:
     """Build the app; the bundle and the database are opened when it starts serving.
 
     Args:
         settings: the configuration; read from ``COPILOT_*`` environment variables when
             ``None``.
+        llm: the optional LLM's settings; read from ``COPILOT_LLM_*`` when ``None``.
 
     Returns:
         The FastAPI app (OpenAPI at ``/docs``, Prometheus metrics at ``/metrics``).
@@ -115,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         >>> app = create_app(Settings(bundle_dir="models/default", database_url="sqlite:///x.db"))
     """
     settings = settings or get_settings()
+    llm_settings = llm or LLMSettings()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -125,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         served: ServedLog | None = None
         state_sync: StateSync | None = None
+        llm_service: LLMService | None = None
         try:
             migrate(engine)
             factory = make_session_factory(engine)
@@ -140,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.session_factory = factory
             app.state.served = served
             app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+            app.state.llm = llm_service = LLMService(llm_settings)
             metrics.set_bundle(runtime.name)
             logger.info(
                 "serving",
@@ -151,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             yield
         finally:
+            if llm_service is not None:
+                llm_service.close()
             if state_sync is not None:
                 state_sync.close()
             if served is not None:

@@ -9,6 +9,8 @@
   valid key.
 - ``MetricsDep``: the app's :class:`~server.metrics.Metrics`.
 - ``ServedDep``: the app's :class:`~server.served.ServedLog` of served suggestions.
+- ``LLMDep``: the app's :class:`~server.llm_service.LLMService` (its backend is ``None`` when
+  no LLM is configured).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from server.auth import KeyCache, Principal
 from server.db import authenticate
+from server.llm_service import LLMService
 from server.metrics import Metrics
 from server.runtime import Runtime, RuntimeHolder
 from server.served import ServedLog
@@ -30,6 +33,7 @@ from server.settings import Settings
 
 __all__ = [
     "HolderDep",
+    "LLMDep",
     "MetricsDep",
     "PrincipalDep",
     "RuntimeDep",
@@ -38,6 +42,7 @@ __all__ = [
     "SettingsDep",
     "get_app_settings",
     "get_holder",
+    "get_llm",
     "get_metrics",
     "get_principal",
     "get_runtime",
@@ -102,7 +107,14 @@ async def get_served(request: Request) -> ServedLog:
     return served
 
 
+async def get_llm(request: Request) -> LLMService:
+    """The app's LLM service (set up by the lifespan; off unless COPILOT_LLM_BACKEND is set)."""
+    llm: LLMService = request.app.state.llm
+    return llm
+
+
 HolderDep = Annotated[RuntimeHolder, Depends(get_holder)]
+LLMDep = Annotated[LLMService, Depends(get_llm)]
 ServedDep = Annotated[ServedLog, Depends(get_served)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

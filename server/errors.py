@@ -14,6 +14,8 @@ raised                                         status  when
 :class:`~copilot.errors.BundleError`,          503     the models cannot serve (a broken bundle)
 :class:`~copilot.errors.ConfigError`,
 :class:`~copilot.errors.NotFittedError`
+:class:`~copilot.errors.LLMBackendError`       503     the optional LLM could not answer
+:class:`~copilot.errors.LLMOutputError`        502     the LLM's reply was invalid, also retried
 any other :class:`~copilot.errors.CopilotError` 500     a fault of the server
 FastAPI's request validation                   422     a field of the wrong type, an unknown field
 ... of a body that is not JSON                 400     malformed JSON
@@ -21,6 +23,9 @@ FastAPI's request validation                   422     a field of the wrong type
 :mod:`server.protocol` (before the app)        400     a request that is not valid HTTP/1.1
 ... and ``HeaderLimitMiddleware``              431     headers over ``max_header_bytes``
 =============================================  ======  ==========================================
+
+An LLM error is answered with a fixed message: what it carries (the model server's address and
+answer, the model's reply, which may repeat the chat) goes to the log, never to the client.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ from copilot.errors import (
     CopilotError,
     ForbiddenError,
     InputError,
+    LLMBackendError,
+    LLMError,
+    LLMOutputError,
     NotFittedError,
     NotFoundError,
 )
@@ -63,6 +71,21 @@ _STATUS: tuple[tuple[type[CopilotError], int], ...] = (
     (BundleError, 503),
     (ConfigError, 503),
     (NotFittedError, 503),
+    (LLMBackendError, 503),
+    (LLMError, 502),  # LLMOutputError, and any other of the family
+)
+
+_LLM_MESSAGES: tuple[tuple[type[LLMError], str], ...] = (
+    (
+        LLMBackendError,
+        "the language model is unavailable: it could not be reached or kept failing after "
+        "retries; try again later (the server log names the failure)",
+    ),
+    (
+        LLMError,
+        "the language model's reply was not valid, also after one retry; try again, or "
+        "configure another model (COPILOT_LLM_MODEL)",
+    ),
 )
 
 
@@ -147,9 +170,20 @@ def _where(body: Any, position: int) -> str:
     return f" at line {line} column {column}"
 
 
+def _llm_message(exc: LLMError) -> str:
+    """The client's message for an LLM error; the details are logged."""
+    if isinstance(exc, LLMOutputError):
+        logger.warning("LLMOutputError: %s", "; ".join(exc.problems) or "invalid reply")
+    else:
+        logger.warning("%s: %s", type(exc).__name__, exc)
+    return next(text for kind, text in _LLM_MESSAGES if isinstance(exc, kind))
+
+
 async def _copilot_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CopilotError)
     status = status_of(exc)
+    if isinstance(exc, LLMError):
+        return error_response(status, _llm_message(exc), _request_id(request))
     if status >= 500:
         logger.error("%s: %s", type(exc).__name__, exc, exc_info=exc)
     return error_response(status, str(exc), _request_id(request))

@@ -31,6 +31,7 @@ from copilot.schema import MAX_MESSAGE_CHARS, Conversation
 from copilot.schema import Outcome as ConversationOutcome  # ``Outcome`` here is feedback's
 from copilot.scoring.scorecard import Scorecard
 from models.rank import MAX_CANDIDATES
+from server.llm_schemas import DraftStatusPublic, DraftSuggestionPublic, SummaryPublic
 
 __all__ = [
     "BATCH_TAG",
@@ -133,6 +134,12 @@ IdQuery = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[^\\u000
 compare it)."""
 
 
+def _absent(value: object) -> bool:
+    """A field left out of a response when ``None`` (added by the optional LLM, so answers
+    without it keep their shape)."""
+    return value is None
+
+
 class _Request(BaseModel):
     # Strict: a JSON value of the wrong type is refused, not coerced (JSON bodies carry their
     # types; query parameters are strings and stay lax).
@@ -178,10 +185,12 @@ class ConversationCreate(Conversation):
 
 
 class SuggestCreate(_Request):
-    """``POST /v1/suggest``: the conversation so far, and how many suggestions (default 3)."""
+    """``POST /v1/suggest``: the conversation so far, and how many suggestions (default 3).
+    ``draft: true`` asks for an LLM draft beside them (when an LLM is configured)."""
 
     conversation: ConversationCreate
     k: int | None = Field(default=None, ge=1, le=20)
+    draft: bool = False
 
 
 class _Label(BaseModel):
@@ -226,16 +235,23 @@ class SuggestionPublic(BaseModel):
     n: int
     source: _Source
     reason: str
+    # Only in answers to ``draft: true``, so the others stay exactly as they were.
+    origin: Literal["script"] | None = Field(default=None, exclude_if=_absent)
 
 
 class SuggestPublic(BaseModel):
-    """The suggestion object (``copilot suggest --json`` prints the same, without served ids)."""
+    """The suggestion object (``copilot suggest --json`` prints the same, without served ids).
+
+    With ``draft: true``: every suggestion says its ``origin`` (``script``, or ``draft`` for the
+    LLM's, last when it passed), and ``draft`` what became of the draft.
+    """
 
     intent: _Label
     actions: list[_ActionProbability]
-    suggestions: list[SuggestionPublic]
+    suggestions: list[SuggestionPublic | DraftSuggestionPublic]
     flags: list[dict[str, Any]]
     bundle: str
+    draft: DraftStatusPublic | None = Field(default=None, exclude_if=_absent)
 
 
 # --------------------------------------------------------------------------- rank
@@ -384,11 +400,13 @@ class CoachingPublic(BaseModel):
 
 
 class ConversationDetailPublic(BaseModel):
-    """``GET /v1/conversations/{id}``: the conversation, its score report and coaching."""
+    """``GET /v1/conversations/{id}``: the conversation, its score report and coaching, and
+    its LLM summary when one was made (``POST /v1/conversations/{id}/summary``)."""
 
     conversation: dict[str, Any]
     report: dict[str, Any]
     coaching: list[CoachingPublic]
+    summary: SummaryPublic | None = Field(default=None, exclude_if=_absent)
 
 
 # --------------------------------------------------------------------------- orders

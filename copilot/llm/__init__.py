@@ -1,7 +1,8 @@
 """The optional LLM layer: drafts, summaries, labels and quality judgements from a language model.
 
-Off by default (``COPILOT_LLM_BACKEND=none``): nothing else in the product imports it, and
-everything works without it. Modules:
+Off by default (``COPILOT_LLM_BACKEND=none``), and everything works without it: the server
+calls a model only for a draft asked for with ``draft: true`` or a summary asked for by a
+supervisor, and only when one is configured. Modules:
 
 - ``settings``: :class:`LLMSettings` (``COPILOT_LLM_*``).
 - ``backend``: the :class:`Backend` interface, :class:`Completion`, :func:`build_backend`, and
@@ -10,6 +11,8 @@ everything works without it. Modules:
 - ``local``: :class:`TransformersBackend`, a causal LM run in this process.
 - ``prompts``: the versioned prompt files of ``prompts/``, rendering and reply validation.
 - ``tasks``: :func:`draft`, :func:`summarize`, :func:`label`, :func:`judge`.
+- ``checks``: :class:`~copilot.llm.checks.ReplyCheck`, the checks a draft must pass (facts,
+  compliance, personal data), as every suggestion does.
 - ``batch``: labelling many conversations into a CSV, resumable (``copilot label``).
 """
 

@@ -16,6 +16,8 @@ variable                        default    meaning
 ``COPILOT_LLM_BACKOFF_S``       ``1``      first wait between retries; doubles each time
 ``COPILOT_LLM_MASK_PII``        ``true``   ``openai``: mask personal data before it is sent
 ``COPILOT_LLM_DEVICE``          ``auto``   ``transformers``: ``auto``, ``cpu``, ``cuda``, ...
+``COPILOT_LLM_DRAFT_BUDGET_S``  ``1.5``    server: seconds ``POST /v1/suggest`` waits for a
+                                           draft before answering without it
 ==============================  =========  ==================================================
 
 Library code never reads these: the CLI (or a server) builds a :class:`LLMSettings` and passes
@@ -53,6 +55,7 @@ class LLMSettings(BaseSettings):
     backoff_s: float = Field(default=1.0, ge=0, le=60)
     mask_pii: bool = True
     device: str = "auto"
+    draft_budget_s: float = Field(default=1.5, gt=0, le=60)
 
     @property
     def enabled(self) -> bool:

@@ -1,4 +1,5 @@
-"""``/v1/conversations``: store scored conversations, list them, read one with coaching."""
+"""``/v1/conversations``: store scored conversations, list them, read one with coaching, and
+summarise one with the optional LLM."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from server import service
-from server.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
+from server import llm_service, service
+from server.db.summaries import get_summary
+from server.deps import LLMDep, PrincipalDep, RuntimeDep, SessionDep, SettingsDep
+from server.llm_schemas import SummaryPublic
 from server.routes import error_responses
 from server.schemas import (
     MAX_OFFSET,
@@ -18,6 +21,7 @@ from server.schemas import (
     ConversationsCreate,
     ConversationSort,
     ConversationsStored,
+    ErrorPublic,
     IdQuery,
     TimeQuery,
 )
@@ -98,5 +102,27 @@ def get_conversation(
     conversation_id: IdQuery, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """A stored conversation, its score report, and what the copilot would have suggested in
-    place of its weakest guide replies."""
-    return service.conversation_detail(runtime, session, principal, conversation_id)
+    place of its weakest guide replies; its LLM summary (``summary``) when one was made."""
+    detail = service.conversation_detail(runtime, session, principal, conversation_id)
+    summary = get_summary(session, conversation_id)
+    return detail if summary is None else {**detail, "summary": summary}
+
+
+@router.post(
+    "/conversations/{conversation_id}/summary",
+    response_model=SummaryPublic,
+    status_code=201,
+    responses={
+        **error_responses(401, 403, 404, 503),
+        502: {"model": ErrorPublic, "description": "The LLM's reply was invalid, also retried"},
+    },
+)
+async def summarize(
+    conversation_id: IdQuery, session: SessionDep, principal: PrincipalDep, llm: LLMDep
+) -> dict[str, Any]:
+    """Summarise a stored conversation with the LLM (supervisor and admin keys, in their
+    scope) and store the summary with the conversation, replacing an earlier one: what the
+    customer wanted, what the guide did, open items, the next step, the prompt version and
+    the model. 503 when no LLM is configured or it cannot be reached, 502 when its reply stays
+    invalid."""
+    return await llm_service.summarize_stored(llm, session, principal, conversation_id)

@@ -24,6 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, make_url, text
 
+from copilot.llm import LLMSettings
 from copilot.schema import Conversation
 from copilot.synth import generate
 from server.app import create_app
@@ -150,15 +151,20 @@ def empty_database(backend: str, tmp: Path, admin: Callable[[], Engine]) -> Iter
 
 @contextmanager
 def live_server(
-    settings: Settings, keys: Mapping[str, Mapping[str, Any]] = KEYS, timeout: float = 120.0
+    settings: Settings,
+    keys: Mapping[str, Mapping[str, Any]] = KEYS,
+    timeout: float = 120.0,
+    llm: LLMSettings | None = None,
 ) -> Iterator[LiveServer]:
-    """Run ``create_app(settings)`` under uvicorn on a free loopback port until the block ends.
+    """Run ``create_app(settings, llm)`` under uvicorn on a free loopback port until the block
+    ends. ``llm``: the optional LLM's settings; none (off), whatever the environment says,
+    when ``None``.
 
     Raises:
         RuntimeError: the server did not start (its start-up error is chained).
     """
     plaintexts = create_keys(settings.database_url, keys)
-    app = create_app(settings)
+    app = create_app(settings, llm=llm or LLMSettings(backend="none"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

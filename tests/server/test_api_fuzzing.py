@@ -109,7 +109,7 @@ def test_openapi_declares_that_ids_in_queries_and_paths_have_no_nul(
         )
         for p in _parameters(openapi, name)
     ]
-    assert len(ids) == 15
+    assert len(ids) == 17
     for where, schema in ids:
         assert _string_schema(schema)["pattern"] == "^[^\\u0000]*$", where
 
