@@ -1,8 +1,10 @@
-"""``copilot label``: label chat logs with the optional LLM (``COPILOT_LLM_*`` settings).
+"""``copilot label`` and ``copilot summarize``: the optional LLM over files (``COPILOT_LLM_*``
+settings).
 
-The output CSV (``conversation_id,message_index,text,label``) is what ``copilot train
---intent-csv`` (intents) and ``--act-csv`` (actions) read. Running the command again with the
-same ``-o`` resumes: messages already in the file are skipped.
+``label``'s output CSV (``conversation_id,message_index,text,label``) is what ``copilot train
+--intent-csv`` (intents) and ``--act-csv`` (actions) read. ``summarize`` adds a summary to each
+report of a ``copilot score`` JSONL (:mod:`copilot.llm.summaries`). Running either again with the
+same ``-o`` resumes: what is already done is skipped.
 """
 
 from __future__ import annotations
@@ -167,3 +169,109 @@ def _agreement(output: Path, gold_path: Path) -> dict[str, Any] | None:
     for gold, predicted, count in result["confusions"]:
         console.print(f"  {gold} -> {predicted}: {count}")
     return result
+
+
+@app.command("summarize")
+def summarize_command(
+    scores: Annotated[
+        Path, typer.Argument(help="Full score reports from `copilot score -o X.jsonl`.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="JSONL to write: each report with a summary field."),
+    ],
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="The chat logs that were scored (default: the input SCORES.summary.json names).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Summaries in flight (default COPILOT_LLM_MAX_CONCURRENCY).",
+        ),
+    ] = None,
+    report_json: Annotated[
+        Path | None, typer.Option("--report", help="Write the run's numbers as JSON here.")
+    ] = None,
+    fmt: FormatOpt = "auto",
+    columns: ColumnsOpt = None,
+    role_map: RoleOpt = None,
+    staff: StaffOpt = None,
+    gap_hours: GapOpt = 12.0,
+) -> None:
+    """Add an LLM summary (wanted, guide_did, open_items, next_step) to each score report.
+
+    Needs COPILOT_LLM_BACKEND (openai or transformers) and its settings. Reports carry no chat
+    text, so the scored input is read again (--input, or the one SCORES.summary.json names;
+    give the same --format/--column options as to `copilot score`). Run it again with the same
+    -o to resume: summaries already made (OUT.journal.jsonl) are not made again.
+
+    Example: copilot summarize scores.jsonl -o scores.summarized.jsonl
+    """
+    from copilot.io import Quarantined, open_conversations
+    from copilot.llm import LLMSettings, build_backend
+    from copilot.llm.summaries import summarize_reports
+    from copilot.schema import MAX_MESSAGE_CHARS
+
+    with handle_errors():
+        settings = LLMSettings()
+        backend = build_backend(settings)  # ConfigError (exit 2) when no LLM is configured
+        source, source_format = _scored_input(scores, input_path, fmt)
+        options = reader_options(columns, role_map, staff, gap_hours, MAX_MESSAGE_CHARS)
+        reader = open_conversations(source, format=source_format, **options)
+        with closing(backend), reader, progress_bar() as progress:
+            bar = progress.add_task("summarising", total=None)
+            run = summarize_reports(
+                backend,
+                scores,
+                (c for c in reader if not isinstance(c, Quarantined)),
+                output,
+                model=f"{settings.backend}:{settings.model}",
+                concurrency=concurrency or settings.max_concurrency,
+                on_progress=lambda done, total: progress.update(bar, advance=done, total=total),
+            )
+        summary = run.summary()
+        console.print(
+            f"{run.reports:,} reports written to {output}: {run.made:,} summaries made, "
+            f"{run.reused:,} from an earlier run; {summary['calls']:,} model calls, "
+            f"prompt {run.prompt_version or '-'}, {run.wall_seconds:.1f} s"
+        )
+        if report_json is not None:
+            report_json.write_text(json.dumps(summary, ensure_ascii=False, indent=2), "utf-8")
+        for cid, why in run.failed[:5]:
+            err_console.print(f"[red]failed[/] {cid}: {why}", highlight=False)
+        if run.missing:
+            err_console.print(
+                f"[yellow]{len(run.missing):,} report(s) have no conversation in {source} "
+                f"(first: {run.missing[0]}); is it the input that was scored?[/]"
+            )
+        if run.failed or run.missing:
+            err_console.print(
+                "[yellow]their summary is null; run the same command again to retry them[/]"
+            )
+            raise typer.Exit(1)
+
+
+def _scored_input(scores: Path, given: Path | None, fmt: str) -> tuple[Path, str]:
+    """The input ``scores`` was scored from, and its format: ``given``, or what
+    ``SCORES.summary.json`` (written by ``copilot score``) records."""
+    if given is not None:
+        return given, fmt
+    recorded = scores.with_name(scores.name + ".summary.json")
+    try:
+        data = json.loads(recorded.read_text("utf-8"))
+        source = str(data["input"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            f"which chat logs were scored into {str(scores)!r}? {recorded.name} names none; "
+            "pass them with --input (and the --format/--column options of `copilot score`)"
+        ) from None
+    if source == "-":
+        raise InputError(f"{scores} was scored from standard input; pass the logs with --input")
+    return Path(source), fmt if fmt != "auto" else str(data.get("input_format") or "auto")
