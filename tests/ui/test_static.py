@@ -23,6 +23,7 @@ def test_ui_serves_index_with_csp(live_server: LiveServer) -> None:
         assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
         assert response.headers["x-content-type-options"] == "nosniff"
         assert '<script src="/ui/static/app.js"' in response.text
+        assert '<script src="/ui/static/crm.js"' in response.text
     directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
     assert directives["default-src"] == "'self'"
     assert directives["script-src"] == "'self'"
@@ -34,6 +35,7 @@ def test_ui_serves_index_with_csp(live_server: LiveServer) -> None:
     ("name", "content_type"),
     [
         ("app.js", "text/javascript; charset=utf-8"),
+        ("crm.js", "text/javascript; charset=utf-8"),
         ("app.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),
     ],

@@ -3,8 +3,8 @@
  *
  * One page, no build step, no dependencies: it signs in with an API key, then reads and writes
  * the /v1 API of the same origin. Views are chosen by the URL hash (#/conversations,
- * #/conversations/<id>, #/guides, #/guides/<id>, #/scripts) so the server needs no routes for
- * them and the back button works. Every element is built with DOM calls and textContent, never
+ * #/conversations/<id>, #/guides, #/guides/<id>, #/stores/<id>, #/scripts, and crm.js's
+ * #/followups and #/tasks) so the server needs no routes for them and the back button works. Every element is built with DOM calls and textContent, never
  * innerHTML: conversation text is customer-typed and must not become markup. The page's
  * Content-Security-Policy forbids inline styles in markup, so sizes (score bars) are set through
  * element.style, which the policy allows, and charts are SVG with presentation attributes.
@@ -305,12 +305,18 @@ async function route() {
   const isCurrent = () => seq === state.renderSeq;
   replaceChildren(main, view);
   const section = parts[0] || "conversations";
-  setNav(section);
+  // A store's scorecard is reached from the leaderboard, so its tab stays lit.
+  setNav(section === "stores" ? "guides" : section);
   try {
-    if (section === "conversations" && parts[1]) await renderConversation(view, parts[1], isCurrent);
-    else if (section === "guides" && parts[1]) await renderScorecard(view, parts[1], query, isCurrent);
+    if (section === "conversations" && parts[1]) await renderConversation(view, parts[1], query, isCurrent);
+    else if (section === "guides" && parts[1]) await renderScorecard(view, "guides", parts[1], query, isCurrent);
+    else if (section === "stores" && parts[1]) await renderScorecard(view, "stores", parts[1], query, isCurrent);
     else if (section === "guides") await renderLeaderboard(view, query, isCurrent);
     else if (section === "scripts") await renderScripts(view, query, isCurrent);
+    else if (section === "followups") await renderFollowups(view, query, isCurrent);
+    else if (section === "tasks" && parts[1] === "new") renderTaskForm(view);
+    else if (section === "tasks" && parts[1]) await renderTask(view, parts[1], isCurrent);
+    else if (section === "tasks") await renderTasks(view, query, isCurrent);
     else await renderConversations(view, query, isCurrent);
   } catch (err) {
     if (isCurrent() && getKey()) replaceChildren(view, errorBox(err));
@@ -426,15 +432,21 @@ function pick(obj, names) {
   return Object.fromEntries(names.map((name) => [name, obj[name]]));
 }
 
-function filterForm(params) {
-  const field = (label, control) => h("label", { class: "field" }, h("span", null, label), control);
+/** The store filter: a supervisor can only see their stores, so it offers exactly those; an
+ * admin types any store id. */
+function storeControl(value, testid) {
   const me = state.me;
-  // A supervisor can only see their stores, so offer exactly those; an admin types any store id.
-  const store = me.role === "admin"
-    ? h("input", { name: "store_id", value: params.store_id, placeholder: "全部", "data-testid": "filter-store" })
-    : h("select", { name: "store_id", "data-testid": "filter-store" },
+  return me.role === "admin"
+    ? h("input", { name: "store_id", value, placeholder: "全部", "data-testid": testid })
+    : h("select", { name: "store_id", "data-testid": testid },
       h("option", { value: "" }, "全部门店"),
-      (me.stores || []).map((id) => h("option", { value: id, selected: id === params.store_id }, id)));
+      (me.stores || []).map((id) => h("option", { value: id, selected: id === value }, id)));
+}
+
+const field = (label, control) => h("label", { class: "field" }, h("span", null, label), control);
+
+function filterForm(params) {
+  const store = storeControl(params.store_id, "filter-store");
   const flag = h("select", { name: "flag", "data-testid": "filter-flag" },
     h("option", { value: "" }, "全部"),
     FLAG_FILTER_GROUPS.map(([group, rules]) => h("optgroup", { label: group },
@@ -539,7 +551,9 @@ function pager(total, offset, size, hashFor) {
 
 // --------------------------------------------------------------------- conversation detail
 
-async function renderConversation(view, id, isCurrent) {
+/** A conversation; ?m=<index> (a profile fact's link from another conversation) highlights
+ * that message once drawn. The customer's profile (crm.js) loads beside it on its own. */
+async function renderConversation(view, id, query, isCurrent) {
   append(view, loadingBox());
   const data = await api(`/v1/conversations/${encodeURIComponent(id)}`);
   if (!isCurrent()) return;
@@ -556,7 +570,11 @@ async function renderConversation(view, id, isCurrent) {
     ]));
   replaceChildren(view,
     conversationHeader(conversation, report),
-    h("div", { class: "detail" }, chat, scorePanel(report, chat)));
+    h("div", { class: "detail detail-profile" },
+      customerPanel(conversation.customer_id, chat, conversation.conversation_id, isCurrent),
+      chat, scorePanel(report, chat)));
+  const cited = query.get("m");
+  if (cited !== null && cited !== "") highlightMessage(chat, Number(cited), null);
 }
 
 function conversationHeader(conversation, report) {
@@ -751,7 +769,7 @@ function highlightMessage(chat, index, button) {
   const target = chat.querySelector(`#msg-${index}`);
   if (!target) return;
   target.classList.add("evidence-highlight");
-  button.classList.add("active");
+  if (button) button.classList.add("active");
   // Smooth scrolling helps the eye follow, unless the user asked the system for less motion.
   const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   target.scrollIntoView({ block: "center", behavior: smooth ? "smooth" : "auto" });
@@ -767,46 +785,69 @@ function toggleHover(chat, index, on) {
 
 // ---------------------------------------------------------------------------- leaderboard
 
+// The two leaderboards (#/guides and #/guides?by=store) and their scorecards share one view.
+const BOARDS = {
+  guides: { noun: "导购", id: "guide_id", related: "stores", relatedNoun: "门店", row: "guide-row",
+    link: "guide-link", team: "团队平均", home: "#/guides" },
+  stores: { noun: "门店", id: "store_id", related: "guides", relatedNoun: "导购", row: "store-row",
+    link: "store-link", team: "各店平均", home: "#/guides?by=store" },
+};
+
+// What the execution columns count (server/execution_service.py), for the column titles.
+const EXECUTION_HELP = {
+  followups: "到期日在所选日期内的跟进中，在到期日当天或之前标记「完成」的比例（只计已处理过的跟进）",
+  tasks: "时间窗与所选日期重叠的任务中，导购已发出任务话术（或相近说法）的目标顾客比例",
+  converted: "导购执行任务后 72 小时内付款的顾客数",
+};
+
 async function renderLeaderboard(view, query, isCurrent) {
-  const params = {};
-  for (const name of ["store_id", "since", "until"]) params[name] = query.get(name) || "";
+  const kind = query.get("by") === "store" ? "stores" : "guides";
+  const board = BOARDS[kind];
+  const params = { since: query.get("since") || "", until: query.get("until") || "" };
+  if (kind === "guides") params.store_id = query.get("store_id") || "";
   const results = h("div", { class: "results" }, loadingBox());
-  append(view, h("h2", null, "导购排行"), leaderboardFilters(params), results);
-  const data = await api("/v1/guides", { params });
+  append(view, h("h2", null, "导购排行"), boardTabs(kind), leaderboardFilters(params, kind), results);
+  const data = await api(`/v1/${kind}`, { params });
   if (!isCurrent()) return;
   const items = data.items || [];
-  if (!params.store_id && !params.since && !params.until) state.guides = Promise.resolve(items);
+  if (kind === "guides" && !params.store_id && !params.since && !params.until) state.guides = Promise.resolve(items);
   if (!items.length) {
-    replaceChildren(results, emptyBox("这个范围内还没有导购的会话。"));
+    replaceChildren(results, emptyBox(`这个范围内还没有${board.noun}的会话。`));
     return;
   }
   const dims = dimensionIds(items);
-  replaceChildren(results, h("table", { class: "table", "data-testid": "leaderboard" },
+  // Many columns: the table scrolls sideways in its box rather than squeeze ids onto two lines.
+  replaceChildren(results, h("div", { class: "table-scroll" }, h("table", { class: "table board", "data-testid": "leaderboard" },
     h("thead", null, h("tr", null,
-      h("th", { class: "num" }, "排名"), h("th", null, "导购"), h("th", null, "门店"),
+      h("th", { class: "num" }, "排名"), h("th", null, board.noun), h("th", null, board.relatedNoun),
       h("th", { class: "num" }, "会话"), h("th", null, "综合分"),
       dims.map((d) => h("th", { class: "num dim-col", title: labelDefinition("dimensions", d) },
         labelName("dimensions", d))),
-      h("th", { class: "num" }, "转化率"), h("th", { class: "num" }, "标记"), h("th", { class: "num" }, "话术采纳率"))),
-    h("tbody", null, items.map((g) => guideRow(g, dims)))));
+      h("th", { class: "num" }, "转化率"), h("th", { class: "num" }, "标记"), h("th", { class: "num" }, "话术采纳率"),
+      h("th", { class: "num exec-col", title: EXECUTION_HELP.followups }, "按时跟进率"),
+      h("th", { class: "num exec-col", title: EXECUTION_HELP.tasks }, "任务执行率"),
+      h("th", { class: "num exec-col", title: EXECUTION_HELP.converted }, "任务后成交"))),
+    h("tbody", null, items.map((item) => boardRow(item, dims, kind))))));
 }
 
-function leaderboardFilters(params) {
-  const me = state.me;
-  const store = me.role === "admin"
-    ? h("input", { name: "store_id", value: params.store_id, placeholder: "全部" })
-    : h("select", { name: "store_id" }, h("option", { value: "" }, "全部门店"),
-      (me.stores || []).map((id) => h("option", { value: id, selected: id === params.store_id }, id)));
+function boardTabs(kind) {
+  const tab = (target, text, testid) => h("a", {
+    href: BOARDS[target].home, class: target === kind ? "tab active" : "tab", "data-testid": testid,
+  }, text);
+  return h("div", { class: "tabs" }, tab("guides", "按导购", "board-guides"), tab("stores", "按门店", "board-stores"));
+}
+
+function leaderboardFilters(params, kind) {
   const form = h("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
-    const query = new URLSearchParams();
+    const query = new URLSearchParams(kind === "stores" ? { by: "store" } : {});
     for (const [name, value] of new FormData(form).entries()) if (value) query.set(name, value);
     location.hash = `#/guides${query.toString() ? `?${query}` : ""}`;
   } },
-  h("label", { class: "field" }, h("span", null, "门店"), store),
-  h("label", { class: "field" }, h("span", null, "日期"), h("span", { class: "range" },
-    h("input", { name: "since", type: "date", value: params.since }), "至",
-    h("input", { name: "until", type: "date", value: params.until }))),
+  kind === "guides" ? field("门店", storeControl(params.store_id, "board-store")) : null,
+  field("日期", h("span", { class: "range" },
+    h("input", { name: "since", type: "date", value: params.since, "data-testid": "board-since" }), "至",
+    h("input", { name: "until", type: "date", value: params.until, "data-testid": "board-until" }))),
   h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "筛选")));
   return form;
 }
@@ -817,35 +858,52 @@ function dimensionIds(items) {
   return [...known.filter((d) => seen.has(d)), ...[...seen].filter((d) => !known.includes(d))];
 }
 
-function guideRow(g, dims) {
-  const href = `#/guides/${encodeURIComponent(g.guide_id)}`;
-  const row = h("tr", { class: "clickable", "data-testid": "guide-row", "data-id": g.guide_id },
-    h("td", { class: "num" }, g.rank ? String(g.rank) : "—"),
-    h("td", null, h("a", { href, "data-testid": "guide-link" }, g.guide_id)),
-    h("td", null, (g.stores || []).join("、") || "—"),
-    h("td", { class: "num" }, fmtInt(g.n)),
-    h("td", null, scoreBadge(g.overall)),
+function boardRow(item, dims, kind) {
+  const board = BOARDS[kind];
+  const id = item[board.id];
+  const href = `#/${kind}/${encodeURIComponent(id)}`;
+  const execution = item.execution || {};
+  const followups = execution.followups || {};
+  const tasks = execution.tasks || {};
+  const row = h("tr", { class: "clickable", "data-testid": board.row, "data-id": id },
+    h("td", { class: "num" }, item.rank ? String(item.rank) : "—"),
+    h("td", null, h("a", { href, "data-testid": board.link }, id)),
+    h("td", null, (item[board.related] || []).join("、") || "—"),
+    h("td", { class: "num" }, fmtInt(item.n)),
+    h("td", null, scoreBadge(item.overall)),
     dims.map((d) => {
-      const value = (g.dimensions || {})[d];
+      const value = (item.dimensions || {})[d];
       return h("td", { class: `num score-text-${band(value)}` }, fmtScore(value));
     }),
-    h("td", { class: "num" }, fmtPct(g.conversion_rate)),
-    h("td", { class: "num" }, fmtInt(g.flags)),
-    h("td", { class: "num" }, fmtPct(g.acceptance_rate)));
+    h("td", { class: "num" }, fmtPct(item.conversion_rate)),
+    h("td", { class: "num" }, fmtInt(item.flags)),
+    h("td", { class: "num" }, fmtPct(item.acceptance_rate)),
+    rateCell(followups.on_time_rate, followups.done_on_time, followups.due, "cell-followups"),
+    rateCell(tasks.execution_rate, tasks.executed, tasks.targeted, "cell-tasks"),
+    h("td", { class: "num", "data-testid": "cell-task-converted" }, fmtInt(tasks.converted)));
   row.addEventListener("click", (event) => {
     if (!event.target.closest("a")) location.hash = href;
   });
   return row;
 }
 
+/** A rate with the counts behind it ("50% 1/2"); "—" when there was nothing to count. */
+function rateCell(rate, part, whole, testid) {
+  return h("td", { class: "num", "data-testid": testid },
+    fmtPct(rate), whole ? h("span", { class: "muted frac" }, ` ${fmtInt(part)}/${fmtInt(whole)}`) : null);
+}
+
 // ------------------------------------------------------------------------------ scorecard
 
-async function renderScorecard(view, guideId, query, isCurrent) {
+/** A guide's (kind "guides") or a store's ("stores") scorecard. */
+async function renderScorecard(view, kind, id, query, isCurrent) {
+  const board = BOARDS[kind];
   const period = ["day", "week", "month"].includes(query.get("period")) ? query.get("period") : "week";
+  const path = `${kind}/${encodeURIComponent(id)}`;
   append(view, loadingBox());
   const [card, team] = await Promise.all([
-    api(`/v1/guides/${encodeURIComponent(guideId)}/scorecard`, { params: { period } }),
-    guides(),
+    api(`/v1/${path}/scorecard`, { params: { period } }),
+    kind === "guides" ? guides() : api("/v1/stores").then((data) => data.items || [], () => []),
   ]);
   if (!isCurrent()) return;
   const acceptance = card.acceptance || {};
@@ -853,13 +911,13 @@ async function renderScorecard(view, guideId, query, isCurrent) {
     [["day", "按天"], ["week", "按周"], ["month", "按月"]].map(([value, text]) =>
       h("option", { value, selected: value === period }, text)));
   periodSelect.addEventListener("change", () => {
-    location.hash = `#/guides/${encodeURIComponent(guideId)}?period=${periodSelect.value}`;
+    location.hash = `#/${path}?period=${periodSelect.value}`;
   });
   replaceChildren(view,
     h("div", { class: "detail-head" },
-      h("a", { class: "back", href: "#/guides", "data-testid": "back" }, "← 返回排行"),
-      h("h2", { "data-testid": "scorecard-title" }, `导购 ${card.id} 的成绩单`),
-      h("p", { class: "muted" }, `门店 ${(card.related || []).join("、") || "—"} · `,
+      h("a", { class: "back", href: board.home, "data-testid": "back" }, "← 返回排行"),
+      h("h2", { "data-testid": "scorecard-title" }, `${board.noun} ${card.id} 的成绩单`),
+      h("p", { class: "muted" }, `${board.relatedNoun} ${(card.related || []).join("、") || "—"} · `,
         `${fmtTime(card.first_at)} 至 ${fmtTime(card.last_at)}`)),
     h("div", { class: "tiles", "data-testid": "scorecard" },
       tile("会话数", fmtInt(card.n)),
@@ -870,20 +928,40 @@ async function renderScorecard(view, guideId, query, isCurrent) {
       tile("话术采纳率", fmtPct(acceptance.acceptance_rate),
         // edited suggestions count as accepted, as the API's acceptance_rate does
         `展示 ${fmtInt(acceptance.shown)} · 采纳 ${fmtInt((acceptance.accepted || 0) + (acceptance.edited || 0))}`)),
+    executionTiles(card.execution || {}),
     h("div", { class: "charts" },
       h("section", { class: "card" },
         h("div", { class: "card-head" }, h("h3", null, "分数趋势"), periodSelect),
         trendChart(card.trend || [], card.trend_slope)),
-      h("section", { class: "card" }, h("h3", null, "维度画像"), profileChart(card.dimensions || {}, team))),
+      h("section", { class: "card" }, h("h3", null, "维度画像"),
+        profileChart(card.dimensions || {}, team, `该${board.noun}`, board.team))),
     flagSummary(card.flags),
     h("div", { class: "charts" },
       h("section", { class: "card" }, h("h3", null, "最佳会话"), conversationRefs(card.best || [], "best-list")),
       h("section", { class: "card" }, h("h3", null, "待改进会话"), conversationRefs(card.worst || [], "worst-list"))));
 }
 
-function tile(name, value, note) {
-  return h("div", { class: "tile" }, h("div", { class: "muted" }, name), h("div", { class: "tile-value" }, value),
-    note ? h("div", { class: "tile-note muted" }, note) : null);
+function tile(name, value, note, testid) {
+  return h("div", { class: "tile", "data-testid": testid }, h("div", { class: "muted" }, name),
+    h("div", { class: "tile-value" }, value), note ? h("div", { class: "tile-note muted" }, note) : null);
+}
+
+/** Follow-ups done on time and tasks carried out in the period (the API's execution block). */
+function executionTiles(execution) {
+  const f = execution.followups || {};
+  const t = execution.tasks || {};
+  return h("section", { class: "execution", "data-testid": "execution" },
+    h("h3", null, "执行情况"),
+    h("div", { class: "tiles tiles-3" },
+      h("div", { title: EXECUTION_HELP.followups },
+        tile("按时跟进率", fmtPct(f.on_time_rate),
+          `按时完成 ${fmtInt(f.done_on_time)} / 到期 ${fmtInt(f.due)} · 共完成 ${fmtInt(f.done)}`, "tile-followups")),
+      h("div", { title: EXECUTION_HELP.tasks },
+        tile("任务执行率", fmtPct(t.execution_rate),
+          `已执行 ${fmtInt(t.executed)} / 目标顾客 ${fmtInt(t.targeted)} · ${fmtInt(t.tasks)} 个任务`, "tile-tasks")),
+      h("div", { title: EXECUTION_HELP.converted },
+        tile("任务后成交", fmtInt(t.converted),
+          `执行后成交率 ${fmtPct(t.conversion_rate)} · 回复 ${fmtInt(t.replied)}`, "tile-task-converted"))));
 }
 
 function flagSummary(flags) {
@@ -957,7 +1035,7 @@ function trendChart(trend, slope) {
  * filled, and the team's mean (from the leaderboard) dashed for comparison. A dimension that never
  * applied is drawn at the centre and labelled 不适用.
  */
-function profileChart(dimensions, team) {
+function profileChart(dimensions, team, who = "该导购", teamName = "团队平均") {
   const ids = Object.keys(dimensions);
   if (ids.length < 3) return dimensionBars(dimensions);
   const W = 500, H = 320, cx = W / 2, cy = H / 2 + 4, R = 105;
@@ -991,8 +1069,8 @@ function profileChart(dimensions, team) {
       }),
       labels),
     h("figcaption", { class: "legend" },
-      h("span", { class: "swatch swatch-guide" }), "该导购",
-      hasTeam ? [h("span", { class: "swatch swatch-team" }), "团队平均"] : null));
+      h("span", { class: "swatch swatch-guide" }), who,
+      hasTeam ? [h("span", { class: "swatch swatch-team" }), teamName] : null));
 }
 
 /** Fallback for fewer than three dimensions, where a radar has no area: plain bars. */
