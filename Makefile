@@ -86,11 +86,12 @@ lint: install
 
 # The dashboard tests (tests/ui) drive Debian's headless chromium with Playwright, so
 # `playwright install` (a download) is never needed; without CJK and emoji fonts Chinese and 😊
-# render as boxes in the screenshots. apt runs only when something is missing (root, or sudo).
-BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
+# render as boxes in the screenshots, and without chromium-l10n the browser has no zh-CN locale
+# (date inputs read 12/04/2026). apt runs only when something is missing (root, or sudo).
+BROWSER_PACKAGES := chromium chromium-l10n fonts-noto-cjk fonts-noto-color-emoji
 browser:
-	@if [ -x /usr/bin/chromium ] && dpkg -s fonts-noto-cjk fonts-noto-color-emoji >/dev/null 2>&1; then \
-		echo "chromium and the CJK and emoji fonts are installed"; \
+	@if [ -x /usr/bin/chromium ] && dpkg -s chromium-l10n fonts-noto-cjk fonts-noto-color-emoji >/dev/null 2>&1; then \
+		echo "chromium (with its zh-CN locale) and the CJK and emoji fonts are installed"; \
 	else \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$sudo apt-get update -q && \

@@ -147,6 +147,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         **os.environ,
         "XDG_CONFIG_HOME": str(xdg / "config"),
         "XDG_CACHE_HOME": str(xdg / "cache"),
+        # The browser's own language, as a supervisor's would be: date inputs then read
+        # 2026/12/04, not 12/04/2026 (needs Debian's chromium-l10n, which `make browser` installs).
+        "LANGUAGE": "zh_CN",
     }
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
