@@ -38,6 +38,11 @@ variable                   default                         meaning
 
 Library code never reads these: the app factory takes a :class:`Settings`, and routes get it
 through the ``SettingsDep`` dependency, which reads the settings the app was built with.
+
+The optional LLM's ``COPILOT_LLM_*`` variables (backend, model, ``COPILOT_LLM_DRAFT_BUDGET_S``
+...) are :class:`copilot.llm.LLMSettings`, a second object the app factory takes (``llm=``), not
+fields of this one: ``copilot serve --workers`` hands every field here down as an environment
+variable, which a nested object (and its secret key) would not survive.
 """
 
 from __future__ import annotations
