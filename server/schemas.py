@@ -99,7 +99,7 @@ __all__ = [
 
 Outcome = Literal["accepted", "edited", "rejected"]
 ScriptState = Literal["pinned", "banned"]
-ScriptSort = Literal["-lift", "-n", "-acceptance"]
+ScriptSort = Literal["-lift", "-lift_lower", "-n", "-acceptance"]
 ConversationSort = Literal["overall", "-overall", "started_at", "-started_at"]
 SINGLE_TAG, BATCH_TAG = "single conversation", "conversation batch"
 _SINGLE_ORDER, _ORDER_BATCH = "single order", "order batch"
@@ -705,6 +705,10 @@ class ScriptPublic(BaseModel):
     action: str
     intent: str
     lift: float
+    lift_lower: float = Field(
+        description="A lower confidence bound of lift (what the engine ranks by): low for a "
+        "script used only a few times, whatever its lift"
+    )
     n: int
     rate: float
     state: ScriptState | None

@@ -521,6 +521,7 @@ def _script_item(
         "action": s.action,
         "intent": s.intent,
         "lift": s.lift,
+        "lift_lower": s.lift_lower,
         "n": s.uses,
         "rate": s.rate,
         "state": "pinned" if s.id in states.pinned else "banned" if s.id in states.banned else None,
@@ -574,7 +575,12 @@ def list_scripts(
         items = [i for i in items if needle in i["text"].casefold()]
     if state is not None:
         items = [i for i in items if i["state"] == state]
-    key = {"-lift": "lift", "-n": "n", "-acceptance": "acceptance_rate"}[sort]
+    key = {
+        "-lift": "lift",
+        "-lift_lower": "lift_lower",
+        "-n": "n",
+        "-acceptance": "acceptance_rate",
+    }[sort]
     items.sort(key=lambda i: (i[key] is None, -(i[key] or 0.0), i["script_id"]))
     return {"total": len(items), "limit": limit, "offset": offset, "items": items[offset:][:limit]}
 

@@ -503,6 +503,19 @@ def test_scripts_list_filters_and_sorts(server: LiveServer) -> None:
     )
 
 
+def test_scripts_sort_by_the_lower_bound_of_lift(server: LiveServer) -> None:
+    # A script used once can have the highest lift; its lower bound is what holds evidence.
+    client = server.client("guide_g001")
+    everything = client.get("/v1/scripts", params={"limit": 200}).json()["items"]
+    assert all(s["lift_lower"] <= s["lift"] for s in everything)
+    by_lower = client.get("/v1/scripts", params={"sort": "-lift_lower", "limit": 20}).json()
+    lowers = [s["lift_lower"] for s in by_lower["items"]]
+    assert lowers == sorted(lowers, reverse=True)
+    once = [s for s in everything if s["n"] == 1]
+    if once:
+        assert max(s["lift_lower"] for s in once) < lowers[0]
+
+
 def test_pin_leads_ban_removes_and_delete_clears(server: LiveServer) -> None:
     guide, supervisor = server.client("guide_g001"), server.client("sup_s01")
     body = _suggest_body("pins", [("customer", "这件有M码吗，我平时穿M")], store_id="s-01")
