@@ -20,6 +20,7 @@ from tests.ui.conftest import SUPERVISOR_STORES, LiveServer, PageProbe
 expect = pytest.importorskip("playwright.sync_api").expect
 
 PAGE_SIZE = 20  # the dashboard's conversation page size
+SCRIPT_PAGE_SIZE = 50  # the dashboard's script page size
 
 
 def sign_in(probe: PageProbe, server: LiveServer, key: str | None = None) -> Any:
@@ -323,6 +324,61 @@ def test_dashboard_leaderboard_and_scorecard_charts(
     assert probe.errors == []
 
 
+def test_dashboard_names_dimensions_for_a_high_score_and_shows_every_one(
+    live_server: LiveServer, probe: PageProbe, artifact_dir: Path
+) -> None:
+    # Compliance scores high when the guide kept to the rules: 「合规风险 99.5」 read as very
+    # risky, so it is 合规表现 wherever the dashboard names dimensions.
+    cid = all_visible(live_server)["items"][0]["conversation_id"]
+    report = live_server.get(f"/v1/conversations/{cid}")["report"]
+    assert report["dimensions"]["compliance"]["name"] == "合规表现"
+    page = sign_in(probe, live_server)
+    page.goto(f"{live_server.url}/ui#/conversations/{cid}")
+    panel = page.get_by_test_id("score-panel")
+    blocks = panel.get_by_test_id("dimension")
+    expect(blocks).to_have_count(len(report["dimensions"]))
+    assert "合规表现" in panel.get_by_test_id("dimension-name").all_inner_texts()
+    expect(panel).to_contain_text("越高越好")
+    # Every dimension without an inner scroll: the panel is as tall as what it holds.
+    assert panel.evaluate("el => getComputedStyle(el).overflowY") == "visible"
+    assert panel.evaluate("el => el.scrollHeight - el.clientHeight") <= 1
+    blocks.last.scroll_into_view_if_needed()
+    expect(blocks.last).to_be_in_viewport()
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, artifact_dir, "score-panel", full_page=True)
+
+    # The leaderboard's columns, and a scorecard's radar and tiles in words that say what counts.
+    page.get_by_test_id("nav-guides").click()
+    expect(page.get_by_test_id("dimension-header").first).to_be_visible()
+    assert "合规表现" in page.get_by_test_id("dimension-header").all_inner_texts()
+    board = live_server.get("/v1/guides")["items"]
+    busiest = max(board, key=lambda g: g["n"])["guide_id"]
+    card = live_server.get(f"/v1/guides/{busiest}/scorecard")
+    page.goto(f"{live_server.url}/ui#/guides/{busiest}")
+    expect(page.get_by_test_id("profile-chart")).to_contain_text("合规表现")
+    expect(page.get_by_test_id("tile-conversion")).to_contain_text(
+        f"成交 {card['n_converted']} / 结果已知 {card['n_outcomes']} 个会话"
+    )
+    per = format(float(f"{card['flags']['per_conversation']:.2f}"), "g")
+    expect(page.get_by_test_id("tile-flags")).to_contain_text(f"平均每个会话 {per} 个")
+    screenshot(page, artifact_dir, "scorecard-tiles")
+
+    # A bundle and reports from before the rename still say 合规风险: shown as 合规表现 too.
+    def older(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, body=response.text().replace("合规表现", "合规风险"))
+
+    page.route(re.compile(r"/ui/taxonomy\.json|/v1/(conversations|guides)/"), older)
+    page.reload()
+    expect(page.get_by_test_id("profile-chart")).to_contain_text("合规表现")
+    expect(page.locator("body")).not_to_contain_text("合规风险")
+    page.goto(f"{live_server.url}/ui#/conversations/{cid}")
+    expect(panel.get_by_test_id("dimension")).to_have_count(len(report["dimensions"]))
+    assert "合规表现" in panel.get_by_test_id("dimension-name").all_inner_texts()
+    expect(page.locator("body")).not_to_contain_text("合规风险")
+    assert probe.errors == []
+
+
 def test_dashboard_pins_and_clears_a_script(
     live_server: LiveServer, probe: PageProbe, artifact_dir: Path
 ) -> None:
@@ -351,6 +407,49 @@ def test_dashboard_pins_and_clears_a_script(
     expect(row_of.get_by_test_id("script-state")).to_have_attribute("data-state", "")
     pinned = live_server.get("/v1/scripts", state="pinned", limit=200)
     assert script_id not in [s["script_id"] for s in pinned["items"]]
+    assert probe.errors == []
+
+
+def _lift(value: float) -> str:
+    return f"×{value:.2f}"
+
+
+def test_dashboard_scripts_sort_by_the_lower_bound_and_filter_by_intent(
+    live_server: LiveServer, probe: PageProbe, artifact_dir: Path
+) -> None:
+    page = sign_in(probe, live_server)
+    page.get_by_test_id("nav-scripts").click()
+    expect(page.get_by_test_id("script-row").first).to_be_visible()
+
+    # By default the lower bound of lift leads, with the uses beside it, as the API sorts it.
+    expect(page.get_by_test_id("script-sort")).to_have_value("-lift_lower")
+    top = live_server.get("/v1/scripts", sort="-lift_lower", limit=SCRIPT_PAGE_SIZE)["items"]
+    rows = page.get_by_test_id("script-row")
+    expect(rows).to_have_count(len(top))
+    ids = rows.evaluate_all("rs => rs.map(r => Number(r.dataset.scriptId))")
+    assert ids == [s["script_id"] for s in top]
+    assert page.get_by_test_id("script-lift-lower").all_inner_texts() == [
+        _lift(s["lift_lower"]) for s in top
+    ]
+    assert page.get_by_test_id("script-n").all_inner_texts() == [str(s["n"]) for s in top]
+    headers = page.get_by_test_id("script-table").locator("th").all_inner_texts()
+    assert headers[3:5] == ["提升下限", "使用次数"]
+
+    # The intent filter: the complaints' scripts, still by the lower bound.
+    names = httpx.get(f"{live_server.url}/ui/taxonomy.json").json()["intents"]
+    intent = "complaint"
+    scripts = live_server.get("/v1/scripts", intent=intent, sort="-lift_lower", limit=200)
+    assert scripts["total"] > 1, "the session bundle should hold scripts for complaints"
+    page.get_by_test_id("script-filter-intent").select_option(intent)
+    page.get_by_test_id("script-filter-apply").click()
+    expect(page).to_have_url(re.compile(f"intent={intent}"))
+    wait_for_count(page, scripts["total"], "话术")
+    first = scripts["items"][0]
+    expect(rows.first).to_have_attribute("data-script-id", str(first["script_id"]))
+    assert first["lift_lower"] == max(s["lift_lower"] for s in scripts["items"])
+    cells = rows.locator("td:nth-child(3)").all_inner_texts()
+    assert set(cells) == {names[intent]["name"]}
+    screenshot(page, artifact_dir, "scripts-by-lower-bound")
     assert probe.errors == []
 
 

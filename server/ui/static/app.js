@@ -49,7 +49,16 @@ const SORTS = [
   ["-overall", "分数↓（最高在前）"],
   ["overall", "分数↑（最低在前）"],
 ];
-const SCRIPT_SORTS = [["-lift", "提升倍数↓"], ["-n", "样本量↓"], ["-acceptance", "采纳率↓"]];
+// Lift alone puts a script used once (×1.99 on one sale) above ones with real evidence; its lower
+// confidence bound (what the engine ranks by) does not, so the library sorts by it by default.
+const SCRIPT_SORTS = [
+  ["-lift_lower", "提升下限↓"], ["-lift", "提升倍数↓"], ["-n", "使用次数↓"], ["-acceptance", "采纳率↓"],
+];
+const SCRIPT_HELP = {
+  lower: "提升倍数的保守估计（置信下限）：用得少的话术即使次次成交，下限也低；默认按它排序",
+  lift: "相对同意图平均成交率的倍数（点估计；使用次数少时不可靠）",
+  n: "用过这条话术的会话数",
+};
 const SCRIPT_STATES = { pinned: "已置顶", banned: "已屏蔽" };
 
 const state = {
@@ -73,6 +82,29 @@ function labelDefinition(kind, id) {
 }
 
 const flagName = (rule) => FLAG_NAMES[rule] || rule;
+
+// Every dimension scores high when the guide did well. Bundles and reports made before the
+// taxonomy renamed compliance 合规表现 still call it 合规风险, and 「合规风险 99.5」 read as very
+// risky: the dashboard shows the current name for them too.
+const DIMENSION_RENAMES = { 合规风险: "合规表现" };
+const DIMENSION_HELP = "各维度满分 100，越高越好";
+
+/** A quality dimension's name: the one stored with the score, else the taxonomy's. */
+function dimensionName(id, stored) {
+  const name = stored || labelName("dimensions", id);
+  return DIMENSION_RENAMES[name] || name;
+}
+
+/** A scorecard reason that starts with a dimension and its score ("合规风险 100: …"), renamed. */
+function renameReason(text) {
+  const match = /^(\S+)( \d)/.exec(text);
+  return match && DIMENSION_RENAMES[match[1]] ? DIMENSION_RENAMES[match[1]] + text.slice(match[1].length) : text;
+}
+
+function dimensionTitle(id) {
+  const definition = labelDefinition("dimensions", id);
+  return definition ? `${definition}（越高越好）` : DIMENSION_HELP;
+}
 
 // ------------------------------------------------------------------------------- DOM helpers
 
@@ -149,6 +181,8 @@ function band(score) {
 const fmtScore = (x) => (x === null || x === undefined ? "—" : Number(x).toFixed(1));
 const fmtPct = (x) => (x === null || x === undefined ? "—" : `${Math.round(x * 100)}%`);
 const fmtLift = (x) => (x === null || x === undefined ? "—" : `×${Number(x).toFixed(2)}`);
+/** A mean to two decimals without trailing zeros: 1.368 -> "1.37", 0.5 -> "0.5". */
+const fmtAverage = (x) => (x === null || x === undefined ? "—" : String(Number(Number(x).toFixed(2))));
 const fmtInt = (x) => (x === null || x === undefined ? "—" : Number(x).toLocaleString("zh-CN"));
 
 /** The wall-clock time as written (the conversation's own zone, usually China time). */
@@ -610,7 +644,7 @@ function evidenceByMessage(report) {
     for (const item of entry.evidence || []) {
       if (item.message_index === null || item.message_index === undefined) continue;
       const list = out.get(item.message_index) || [];
-      list.push({ ...item, dimension: dim, name: entry.name || labelName("dimensions", dim) });
+      list.push({ ...item, dimension: dim, name: dimensionName(dim, entry.name) });
       out.set(item.message_index, list);
     }
   }
@@ -714,10 +748,10 @@ function coachingCard(item) {
 function scorePanel(report, chat) {
   const dims = Object.entries(report.dimensions || {});
   const timing = report.timing || {};
-  return h("aside", { class: "panel", "data-testid": "score-panel" },
+  return h("aside", { class: "panel score-panel", "data-testid": "score-panel" },
     h("div", { class: "overall" },
       h("div", { class: "muted" }, "综合分"), scoreBadge(report.overall, "overall-score")),
-    h("h3", null, "维度评分"),
+    h("h3", { title: DIMENSION_HELP }, "维度评分", h("span", { class: "muted h-note" }, "（满分 100，越高越好）")),
     dims.length ? dims.map(([id, entry]) => dimensionBlock(id, entry, chat)) : emptyBox("没有维度评分。"),
     h("h3", null, "风险标记"),
     (report.flags || []).length
@@ -738,8 +772,8 @@ function dimensionBlock(id, entry, chat) {
   const evidence = entry.evidence || [];
   return h("section", { class: "dimension", "data-testid": "dimension", "data-dimension": id },
     h("div", { class: "dimension-head" },
-      h("span", { class: "dimension-name", title: labelDefinition("dimensions", id) },
-        entry.name || labelName("dimensions", id)),
+      h("span", { class: "dimension-name", title: dimensionTitle(id), "data-testid": "dimension-name" },
+        dimensionName(id, entry.name)),
       h("span", { class: `dimension-score score-text-${band(score)}` }, score === null ? "不适用" : fmtScore(score))),
     h("div", { class: "bar" }, fill),
     evidence.length ? h("ul", { class: "evidence-list" },
@@ -821,8 +855,8 @@ async function renderLeaderboard(view, query, isCurrent) {
     h("thead", null, h("tr", null,
       h("th", { class: "num" }, "排名"), h("th", null, board.noun), h("th", null, board.relatedNoun),
       h("th", { class: "num" }, "会话"), h("th", null, "综合分"),
-      dims.map((d) => h("th", { class: "num dim-col", title: labelDefinition("dimensions", d) },
-        labelName("dimensions", d))),
+      dims.map((d) => h("th", { class: "num dim-col", title: dimensionTitle(d), "data-testid": "dimension-header" },
+        dimensionName(d))),
       h("th", { class: "num" }, "转化率"), h("th", { class: "num" }, "标记"), h("th", { class: "num" }, "话术采纳率"),
       h("th", { class: "num exec-col", title: EXECUTION_HELP.followups }, "按时跟进率"),
       h("th", { class: "num exec-col", title: EXECUTION_HELP.tasks }, "任务执行率"),
@@ -922,9 +956,11 @@ async function renderScorecard(view, kind, id, query, isCurrent) {
     h("div", { class: "tiles", "data-testid": "scorecard" },
       tile("会话数", fmtInt(card.n)),
       tile("综合分", scoreBadge(card.overall, "scorecard-overall")),
-      tile("转化率", `${fmtPct(card.conversion_rate)}`, `${fmtInt(card.n_converted)} / ${fmtInt(card.n_outcomes)} 有结果`),
+      tile("转化率", fmtPct(card.conversion_rate),
+        `成交 ${fmtInt(card.n_converted)} / 结果已知 ${fmtInt(card.n_outcomes)} 个会话`, "tile-conversion"),
       tile("平均赢单概率", fmtPct(card.win_probability)),
-      tile("风险标记", fmtInt(card.flags && card.flags.total), `每会话 ${card.flags ? card.flags.per_conversation : "—"}`),
+      tile("风险标记", fmtInt(card.flags && card.flags.total),
+        `平均每个会话 ${fmtAverage(card.flags && card.flags.per_conversation)} 个`, "tile-flags"),
       tile("话术采纳率", fmtPct(acceptance.acceptance_rate),
         // edited suggestions count as accepted, as the API's acceptance_rate does
         `展示 ${fmtInt(acceptance.shown)} · 采纳 ${fmtInt((acceptance.accepted || 0) + (acceptance.edited || 0))}`)),
@@ -933,7 +969,8 @@ async function renderScorecard(view, kind, id, query, isCurrent) {
       h("section", { class: "card" },
         h("div", { class: "card-head" }, h("h3", null, "分数趋势"), periodSelect),
         trendChart(card.trend || [], card.trend_slope)),
-      h("section", { class: "card" }, h("h3", null, "维度画像"),
+      h("section", { class: "card" },
+        h("h3", { title: DIMENSION_HELP }, "维度画像", h("span", { class: "muted h-note" }, "（越靠外越好）")),
         profileChart(card.dimensions || {}, team, `该${board.noun}`, board.team))),
     flagSummary(card.flags),
     h("div", { class: "charts" },
@@ -977,7 +1014,8 @@ function conversationRefs(refs, testid) {
     h("a", { href: `#/conversations/${encodeURIComponent(ref.conversation_id)}`, "data-testid": "ref-link" },
       ref.conversation_id),
     h("span", { class: "muted" }, ` ${fmtTime(ref.started_at)}`),
-    (ref.reasons || []).length ? h("ul", { class: "reasons" }, ref.reasons.map((r) => h("li", null, r))) : null)));
+    (ref.reasons || []).length
+      ? h("ul", { class: "reasons" }, ref.reasons.map((r) => h("li", null, renameReason(r)))) : null)));
 }
 
 // --------------------------------------------------------------------------------- charts
@@ -1052,7 +1090,7 @@ function profileChart(dimensions, team, who = "该导购", teamName = "团队平
     const anchor = Math.abs(lx - cx) < 4 ? "middle" : lx > cx ? "start" : "end";
     const mean = dimensions[id].mean;
     return s("text", { x: lx, y: ly + 4, "text-anchor": anchor, class: "axis axis-label" },
-      `${dimensions[id].name || labelName("dimensions", id)} ${mean === null ? "不适用" : fmtScore(mean)}`);
+      `${dimensionName(id, dimensions[id].name)} ${mean === null ? "不适用" : fmtScore(mean)}`);
   });
   const teamMeans = ids.map((id) => {
     const values = (team || []).map((g) => (g.dimensions || {})[id]).filter((v) => v !== null && v !== undefined);
@@ -1079,7 +1117,7 @@ function dimensionBars(dimensions) {
     const fill = h("div", { class: `bar-fill bar-${band(d.mean)}` });
     fill.style.width = `${d.mean || 0}%`;
     return h("div", { class: "dimension" },
-      h("div", { class: "dimension-head" }, h("span", null, d.name || labelName("dimensions", id)),
+      h("div", { class: "dimension-head" }, h("span", null, dimensionName(id, d.name)),
         h("span", null, fmtScore(d.mean))),
       h("div", { class: "bar" }, fill));
   }));
@@ -1089,8 +1127,8 @@ function dimensionBars(dimensions) {
 
 async function renderScripts(view, query, isCurrent) {
   const params = {
-    action: query.get("action") || "", state: query.get("state") || "", q: query.get("q") || "",
-    sort: query.get("sort") || "-lift", offset: query.get("offset") || "",
+    action: query.get("action") || "", intent: query.get("intent") || "", state: query.get("state") || "",
+    q: query.get("q") || "", sort: query.get("sort") || "-lift_lower", offset: query.get("offset") || "",
   };
   const results = h("div", { class: "results" }, loadingBox());
   append(view, h("h2", null, "话术库"), scriptFilters(params), results);
@@ -1107,7 +1145,9 @@ async function renderScripts(view, query, isCurrent) {
     h("table", { class: "table", "data-testid": "script-table" },
       h("thead", null, h("tr", null,
         h("th", null, "话术"), h("th", null, "动作"), h("th", null, "意图"),
-        h("th", { class: "num", title: "相对同意图平均成交率的倍数" }, "提升"), h("th", { class: "num" }, "样本"),
+        h("th", { class: "num", title: SCRIPT_HELP.lower }, "提升下限"),
+        h("th", { class: "num", title: SCRIPT_HELP.n }, "使用次数"),
+        h("th", { class: "num", title: SCRIPT_HELP.lift }, "提升"),
         h("th", { class: "num" }, "成交率"), h("th", { class: "num" }, "展示"), h("th", { class: "num" }, "采纳率"),
         h("th", null, "状态"), h("th", null, "操作"))),
       h("tbody", null, items.map(scriptRow))),
@@ -1123,13 +1163,15 @@ function scriptsHash(params) {
 }
 
 function scriptFilters(params) {
-  const actions = Object.entries(state.names.actions || {});
+  const named = (kind) => Object.entries(state.names[kind] || {}).map(([id, label]) => [id, label.name]);
   const form = h("form", { class: "filters", "data-testid": "script-filters", onsubmit: (event) => {
     event.preventDefault();
     location.hash = scriptsHash(Object.fromEntries(new FormData(form).entries()));
   } },
+  h("label", { class: "field" }, h("span", null, "意图"),
+    choice("intent", params.intent, named("intents"), "script-filter-intent")),
   h("label", { class: "field" }, h("span", null, "动作"),
-    choice("action", params.action, actions.map(([id, label]) => [id, label.name]), "script-filter-action")),
+    choice("action", params.action, named("actions"), "script-filter-action")),
   h("label", { class: "field" }, h("span", null, "状态"),
     choice("state", params.state, Object.entries(SCRIPT_STATES), "script-filter-state")),
   h("label", { class: "field" }, h("span", null, "搜索"),
@@ -1171,8 +1213,9 @@ function fillScriptRow(row, script) {
     h("td", { class: "script-text", "data-testid": "script-text" }, script.text),
     h("td", null, labelName("actions", script.action)),
     h("td", null, labelName("intents", script.intent)),
-    h("td", { class: "num" }, fmtLift(script.lift)),
-    h("td", { class: "num" }, fmtInt(script.n)),
+    h("td", { class: "num lift-lower", "data-testid": "script-lift-lower" }, fmtLift(script.lift_lower)),
+    h("td", { class: "num", "data-testid": "script-n" }, fmtInt(script.n)),
+    h("td", { class: "num muted", "data-testid": "script-lift" }, fmtLift(script.lift)),
     h("td", { class: "num" }, fmtPct(script.rate)),
     h("td", { class: "num" }, fmtInt(script.shown)),
     h("td", { class: "num" }, fmtPct(script.acceptance_rate)),
