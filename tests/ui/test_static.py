@@ -75,4 +75,4 @@ def test_ui_taxonomy_gives_chinese_names(live_server: LiveServer) -> None:
     names = response.json()
     assert names["intents"]["stock"]["name"] == "库存到货"
     assert names["actions"]["close_sale"]["name"] == "促成下单"
-    assert names["dimensions"]["compliance"]["name"] == "合规风险"
+    assert names["dimensions"]["compliance"]["name"] == "合规表现"  # high is good, not risky
