@@ -191,6 +191,11 @@ def demo(
 
     Each step is skipped when its output is already there and current: the corpus for the same
     --n and --seed, the bundle trained on that corpus, the conversations stored by that bundle.
+    Besides the corpus, 300 customers who come back over days (copilot generate --journeys),
+    moved so that their stories end in the last nine days, with their orders and a headquarters
+    task, so today's follow-up queue, the profiles and the task's progress have something to
+    show (stored again, moved to the new date, on each run).
+
     A supervisor key for every store of the demo is printed each time (only its hash is kept,
     so it cannot be shown again): the key an earlier run printed is revoked, so one demo key is
     live at a time. A busy port is reported before anything is minted.
@@ -274,9 +279,14 @@ def demo(
                         )
                         session.commit()
                     bar.advance(task, len(batch))
-        stores = sorted({c.store_id for c in conversations if c.store_id})
+        stores = {c.store_id for c in conversations if c.store_id}
+        from models.runtime import load_scorer
+
+        with progress_bar(transient=True) as bar:
+            bar.add_task("customers coming back: journeys ending this week, and a task", total=None)
+            stores |= demo_customers(sessions, load_scorer(bundle_dir), seed)
         with sessions() as session:
-            key = demo_key(session, stores)
+            key = demo_key(session, sorted(stores))
             session.commit()
         engine.dispose()
         url = f"http://{host}:{port}/ui"
@@ -300,6 +310,86 @@ def demo(
 
 
 _DEMO_KEY = "demo supervisor"
+_DEMO_TASK = "演示任务：回访犹豫的顾客"
+_DEMO_CUSTOMERS = 300
+
+
+def demo_customers(sessions: Any, scorer: Any, seed: int) -> set[str]:
+    """Store :data:`_DEMO_CUSTOMERS` journey customers whose stories end in the last nine days
+    (each customer's times moved by one offset), their orders, and a task for the follow-ups;
+    returns their stores. Idempotent: ids are fixed, so a later run replaces them."""
+    from datetime import datetime
+
+    from copilot.orders import Order
+    from copilot.schema import CHINA_TZ
+    from copilot.synth import journey_orders, journeys
+    from server.db import upsert_conversations
+    from server.db.orders import attribute_customers, lock_customers, upsert_orders
+
+    now = datetime.now(CHINA_TZ).replace(microsecond=0)
+    chats = list(journeys(_DEMO_CUSTOMERS, seed=seed))
+    orders = journey_orders(chats, seed=seed)
+    shift = _recent_offsets(chats, now)
+    moved = [_moved(c, shift[c.customer_id or ""]) for c in chats]
+    paid = [Order(**{**o, "paid_at": o["paid_at"] + shift[o["customer_id"]]}) for o in orders]
+    with sessions() as session:
+        for start in range(0, len(moved), 250):
+            batch = moved[start : start + 250]
+            upsert_conversations(session, list(zip(batch, scorer.score_many(batch), strict=True)))
+        customers = {c.customer_id for c in moved if c.customer_id}
+        lock_customers(session, customers)
+        upsert_orders(session, paid)
+        attribute_customers(session, customers, 72.0)
+        _demo_task(session, moved, now)
+        session.commit()
+    return {c.store_id for c in moved if c.store_id}
+
+
+def _recent_offsets(chats: list[Any], now: Any) -> dict[str, Any]:
+    """Per customer, the offset that ends their story 0 to 9 days before ``now``."""
+    from datetime import timedelta
+
+    last: dict[str, Any] = {}
+    for c in chats:
+        end = max(m.ts for m in c.messages if m.ts is not None)
+        last[c.customer_id] = max(end, last.get(c.customer_id, end))
+    return {
+        cid: now - timedelta(days=n % 10, hours=1 + n % 7) - end
+        for n, (cid, end) in enumerate(sorted(last.items()))
+    }
+
+
+def _moved(conversation: Any, offset: Any) -> Any:
+    messages = [
+        m.model_copy(update={"ts": m.ts + offset if m.ts else None}) for m in conversation.messages
+    ]
+    return conversation.model_copy(update={"messages": messages})
+
+
+def _demo_task(session: Any, chats: list[Any], now: Any) -> None:
+    """A task whose scripts are the guides' own follow-up openers (so its progress shows
+    execution), unless one is already running."""
+    from datetime import timedelta
+
+    from server.db import tasks as tasks_repo
+
+    if any(t.title == _DEMO_TASK and t.deadline > now for t in tasks_repo.list_tasks(session)):
+        return
+    openers = [
+        c.messages[0].text
+        for c in chats
+        if c.meta.get("journey", {}).get("followed_up") and c.messages[0].role == "guide"
+    ]
+    variants = list(dict.fromkeys(openers))[:3] or ["您好，上次看的还在考虑吗？"]
+    tasks_repo.insert_task(
+        session,
+        title=_DEMO_TASK,
+        variants=variants,
+        segment={"within_days": 30},
+        stores=sorted({c.store_id for c in chats if c.store_id}),
+        starts=now - timedelta(days=10),
+        deadline=now + timedelta(days=3),
+    )
 
 
 def demo_key(session: Any, stores: list[str]) -> str:
