@@ -161,6 +161,27 @@ class Conversation(BaseModel):
             return value
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("meta")
+    @classmethod
+    def _meta_storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # JSON allows any integer; the database's JSON and orjson stop at 64 bits.
+        def check(item: Any, where: str) -> None:
+            if isinstance(item, int) and not isinstance(item, bool):
+                if not -(2**63) <= item < 2**64:
+                    raise ValueError(
+                        f"{where} is an integer too large to store ({str(item)[:20]}…); "
+                        "send it as a string"
+                    )
+            elif isinstance(item, dict):
+                for key, inner in item.items():
+                    check(inner, f"{where}.{key}")
+            elif isinstance(item, list):
+                for i, inner in enumerate(item):
+                    check(inner, f"{where}[{i}]")
+
+        check(value, "meta")
+        return value
+
     @model_validator(mode="after")
     def _labels_point_at_messages(self) -> Conversation:
         if self.labels is None:

@@ -256,6 +256,15 @@ def test_the_lists_answer_after_far_timestamps_were_refused(server: LiveServer) 
     assert client.get("/v1/conversations", params=lower_case).status_code == 200
 
 
+def test_an_integer_too_large_to_store_in_meta_is_422_not_500(server: LiveServer) -> None:
+    record = _with_ts("c-huge", "2026-03-01T10:00:00+08:00")
+    record["meta"] = {"crm": {"ids": [1, 10**30]}}
+    response = server.client().post("/v1/conversations", json=record)
+    assert_error(response, 422, "meta.crm.ids[1]", "too large to store")
+    record["meta"] = {"crm": {"ids": [1, 2**63 - 1]}}
+    assert server.client().post("/v1/conversations", json=record).status_code == 200
+
+
 # --------------------------------------------------------------------------- 6. HTTP itself
 
 
