@@ -25,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "BrokenInputError",
+    "BusyError",
     "BundleError",
     "ConfigError",
     "CopilotError",
@@ -74,6 +75,11 @@ class NotFoundError(InputError):
 
 class ConfigError(CopilotError):
     """A setting, taxonomy, rubric or rule file that is invalid."""
+
+
+class BusyError(CopilotError):
+    """A shared resource is busy right now (the database with other writes): retry shortly.
+    Nothing is wrong with the request or the configuration."""
 
 
 class NotFittedError(CopilotError, ValueError):

@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot.errors import (
     BundleError,
+    BusyError,
     ConfigError,
     CopilotError,
     ForbiddenError,
@@ -69,6 +70,7 @@ _STATUS: tuple[tuple[type[CopilotError], int], ...] = (
     (ForbiddenError, 403),
     (InputError, 422),
     (BundleError, 503),
+    (BusyError, 503),  # with Retry-After
     (ConfigError, 503),
     (NotFittedError, 503),
     (LLMBackendError, 503),
@@ -184,6 +186,9 @@ async def _copilot_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     if isinstance(exc, LLMError):
         return error_response(status, _llm_message(exc), _request_id(request))
+    if isinstance(exc, BusyError):
+        logger.warning("busy: %s", exc)
+        return error_response(status, str(exc), _request_id(request), {"Retry-After": "1"})
     if status >= 500:
         logger.error("%s: %s", type(exc).__name__, exc, exc_info=exc)
     return error_response(status, str(exc), _request_id(request))

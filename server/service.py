@@ -22,7 +22,14 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from copilot.errors import BundleError, ConfigError, ForbiddenError, InputError, NotFoundError
+from copilot.errors import (
+    BundleError,
+    BusyError,
+    ConfigError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+)
 from copilot.schema import Conversation, check_time
 from models.suggest import ScriptStates
 from server.auth import Principal
@@ -89,7 +96,7 @@ def _write(session: Session, work: Callable[[], T]) -> T:
     failures (it rolled one transaction back so the other could go on).
 
     Raises:
-        ConfigError: the database stayed locked (answered as 503, "retry").
+        BusyError: the database stayed locked (answered as 503 with Retry-After).
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     for attempt in range(_WRITE_ATTEMPTS):
@@ -105,7 +112,7 @@ def _write(session: Session, work: Callable[[], T]) -> T:
             retry = locked or isinstance(exc, IntegrityError) or _rolled_back_for_another(exc)
             if not retry or attempt == _WRITE_ATTEMPTS - 1:
                 if locked:
-                    raise ConfigError(
+                    raise BusyError(
                         "the database is busy with other writes; retry the request (or use "
                         "PostgreSQL for many concurrent writers: COPILOT_DATABASE_URL)"
                     ) from exc
