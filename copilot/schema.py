@@ -100,11 +100,15 @@ class Message(BaseModel):
     def _text_present(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
             raise ValueError("message has no text (empty or only whitespace)")
-        limit = (info.context or {}).get("max_message_chars", MAX_MESSAGE_CHARS)
+        context = info.context or {}
+        limit = context.get("max_message_chars", MAX_MESSAGE_CHARS)
         if len(value) > limit:
+            # Where the limit can be raised depends on the caller (a CLI flag, a reader
+            # option); an API client cannot raise it, so by default the message says nothing.
+            hint = context.get("limit_hint")
             raise ValueError(
-                f"message text is {len(value):,} characters; the limit is {limit:,} "
-                "(raise it with --max-message-chars)"
+                f"message text is {len(value):,} characters; the limit is {limit:,}"
+                + (f" ({hint})" if hint else "; split the message or shorten it")
             )
         return value
 

@@ -172,7 +172,10 @@ class _Options:
 
     @property
     def context(self) -> dict[str, Any]:
-        return {"max_message_chars": self.max_message_chars}
+        return {
+            "max_message_chars": self.max_message_chars,
+            "limit_hint": "raise it with --max-message-chars, or max_message_chars= when reading in Python",
+        }
 
 
 class ConversationReader:

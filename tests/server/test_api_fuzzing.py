@@ -256,6 +256,14 @@ def test_the_lists_answer_after_far_timestamps_were_refused(server: LiveServer) 
     assert client.get("/v1/conversations", params=lower_case).status_code == 200
 
 
+def test_a_too_long_message_is_refused_without_cli_advice(server: LiveServer) -> None:
+    record = _with_ts("c-long", "2026-03-01T10:00:00+08:00")
+    record["messages"][0]["text"] = "长" * 20_001
+    response = server.client().post("/v1/conversations", json=record)
+    assert_error(response, 422, "the limit is 20,000")
+    assert "--" not in response.json()["error"]["message"]  # no CLI flag for an API client
+
+
 def test_an_integer_too_large_to_store_in_meta_is_422_not_500(server: LiveServer) -> None:
     record = _with_ts("c-huge", "2026-03-01T10:00:00+08:00")
     record["meta"] = {"crm": {"ids": [1, 10**30]}}
