@@ -45,29 +45,29 @@ $(TEST_DATA): | $(STAMP)
 	mkdir -p data
 	$(BIN)/copilot generate -n 1000 --seed $(TEST_SEED) -o $@
 
-models/default/manifest.json: $(DEMO_DATA)
+bundles/default/manifest.json: $(DEMO_DATA)
 	$(BIN)/copilot generate -n 1 -o data/.shop.jsonl --shop data/demo
-	$(BIN)/copilot train $< -o models/default --seed $(DEMO_SEED) \
+	$(BIN)/copilot train $< -o bundles/default --seed $(DEMO_SEED) \
 		--catalog data/demo-catalog.jsonl --promotions data/demo-promotions.jsonl
 
 # Evaluate the demo bundle on conversations of another seed and on hand-written messages and
 # conversations the generator never produced; batch-score them and print the scorecards. The
 # real-data evaluations read ../shared/realdata (never shipped) and skip with a message without it.
-eval: install models/default/manifest.json $(TEST_DATA)
+eval: install bundles/default/manifest.json $(TEST_DATA)
 	$(BIN)/copilot stats $(DEMO_DATA)
-	$(BIN)/copilot eval $(TEST_DATA) --bundle models/default -o reports/demo \
+	$(BIN)/copilot eval $(TEST_DATA) --bundle bundles/default -o reports/demo \
 		--intent-csv eval/data/independent_intents.csv
-	$(BIN)/copilot classify --bundle models/default "在吗？这件有M码吗" "太贵了，别家便宜50" "等了三天还没发货"
-	$(BIN)/copilot suggest --bundle models/default eval/data/sample_conversation.json --k 3
-	$(BIN)/copilot score $(TEST_DATA) -o reports/demo/scores.jsonl --bundle models/default --workers 2
+	$(BIN)/copilot classify --bundle bundles/default "在吗？这件有M码吗" "太贵了，别家便宜50" "等了三天还没发货"
+	$(BIN)/copilot suggest --bundle bundles/default eval/data/sample_conversation.json --k 3
+	$(BIN)/copilot score $(TEST_DATA) -o reports/demo/scores.jsonl --bundle bundles/default --workers 2
 	$(BIN)/copilot scorecard reports/demo/scores.jsonl
-	$(PY) -m eval.score_quality --bundle models/default -o reports/quality
-	$(PY) -m eval.real_quality --bundle models/default -o reports/real_quality
+	$(PY) -m eval.score_quality --bundle bundles/default -o reports/quality
+	$(PY) -m eval.real_quality --bundle bundles/default -o reports/real_quality
 	$(PY) -m eval.real_dev -o reports/real_dev
 	$(PY) -m eval.profile_extraction
-	$(PY) -m eval.task_execution --bundle models/default
-	$(PY) -m eval.followups --bundle models/default
-	$(PY) -m eval.real_suggest --demo-bundle models/default --json reports/real_suggest.json \
+	$(PY) -m eval.task_execution --bundle bundles/default
+	$(PY) -m eval.followups --bundle bundles/default
+	$(PY) -m eval.real_suggest --demo-bundle bundles/default --json reports/real_suggest.json \
 		--sheet reports/real_suggest/judge-sheet.md
 
 # The honest generalisation check: train on one part of the phrase banks, evaluate on phrasings

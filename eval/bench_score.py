@@ -13,7 +13,7 @@ Measures, on a generated corpus (100k conversations by default, cached under ``d
   pipeline (jieba via ``default_pipeline()``, as ``bench_io`` does), and the whole text pipeline
   (normalise + mask + tokens): scoring can go no faster per core than its tokeniser.
 
-The bundle is ``--bundle`` (default ``models/default``); when it does not exist, one is trained on
+The bundle is ``--bundle`` (default ``bundles/default``); when it does not exist, one is trained on
 2,000 generated conversations and cached beside the corpus.
 
 Run: ``python -m eval.bench_score [--n 100000] [--workers 1,2] [--ray-n 20000]
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--ray-n", type=int, default=20_000, help="conversations for Ray (0: skip)")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--bundle", type=Path, default=Path("models/default"))
+    parser.add_argument("--bundle", type=Path, default=Path("bundles/default"))
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench_score.json"))
     # Internal: one measured run, in a child process.

@@ -1,6 +1,6 @@
 """Load test of the HTTP API from a second process on loopback.
 
-    python -m eval.bench_server [--bundle models/default] [--clients 20] [--seconds 30]
+    python -m eval.bench_server [--bundle bundles/default] [--clients 20] [--seconds 30]
         [--routes suggest,conversations] [--modes paced,saturated]
         [--out bench-results/bench_server.json]
 
@@ -206,7 +206,7 @@ def _choices(value: str, allowed: Sequence[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", default="models/default")
+    parser.add_argument("--bundle", default="bundles/default")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=200.0, help="paced requests/s, all clients")

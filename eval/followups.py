@@ -1,6 +1,6 @@
 """Does the follow-up queue list the customers worth contacting? Measured on generated journeys.
 
-    python -m eval.followups [--customers 1500] [--seed 0] [--days 15] [--bundle models/default]
+    python -m eval.followups [--customers 1500] [--seed 0] [--days 15] [--bundle bundles/default]
 
 The generator's customer journeys (:func:`copilot.synth.journeys`) know which customers
 hesitated or promised to come back, which a guide followed up, and which bought after it.
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--customers", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--days", type=int, default=15)
-    parser.add_argument("--bundle", type=Path, default=Path("models/default"))
+    parser.add_argument("--bundle", type=Path, default=Path("bundles/default"))
     args = parser.parse_args(argv)
     conversations = list(journeys(args.customers, seed=args.seed, split="heldout"))
     by_customer: dict[str, list[Conversation]] = defaultdict(list)

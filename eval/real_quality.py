@@ -1,7 +1,7 @@
 """Does the quality score agree with people? Held-out Spearman on real, rated helpdesk dialogues.
 
     python -m eval.real_quality [--path ../shared/realdata/stc3-dev.jsonl] [--folds 5]
-                                [--bundle models/default] [-o reports/real_quality]
+                                [--bundle bundles/default] [-o reports/real_quality]
 
 The dialogues (NTCIR-14 STC-3, Chinese helpdesk, see ``../shared/realdata/README.md``) carry the
 mean of 19 raters' customer satisfaction (``meta.rating_S``, the primary target), task
@@ -97,7 +97,7 @@ def _held_out(
 def evaluate(
     path: str | Path = DEFAULT_PATH,
     folds: int = 5,
-    bundle: str | Path | Bundle = "models/default",
+    bundle: str | Path | Bundle = "bundles/default",
     seed: int = 0,
 ) -> dict[str, Any]:
     """K-fold held-out Spearman of the default, weights-only and signals calibrations.
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--bundle", default="models/default")
+    parser.add_argument("--bundle", default="bundles/default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, default=Path("reports/real_quality"))
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ the guide's, with at least two earlier messages (``../shared/realdata/JUDGE.md``
   ``../shared/realdata`` is absent.
 - **hand-written**: every moment of ``eval/data/moments.jsonl`` (apparel, beauty,
   mother-and-baby, after-sales; written blind to the product), suggested by the demo bundle
-  (``--demo-bundle``, default ``bundles/default`` then ``models/default``) with the moments'
+  (``--demo-bundle``, default ``bundles/default`` then ``bundles/default``) with the moments'
   catalogue and promotions.
 
 For each suggestion served as ready to send (``needs_edit`` false) the checks below count a

@@ -1,7 +1,7 @@
 """How good are the quality scores? Separation of guide skill, link to conversion, timing false
 alarms, sentiment on hand-labelled messages, and agreement with independent human ratings.
 
-    python -m eval.score_quality --bundle models/default [--n 2000 --seed 8] [-o reports/quality]
+    python -m eval.score_quality --bundle bundles/default [--n 2000 --seed 8] [-o reports/quality]
 
 - **Generated data** (``copilot.synth``, a seed the bundle was not trained on): AUC of the overall
   score for good vs poor guides (target >= 0.85), its correlation with conversion, and the same per
@@ -218,7 +218,7 @@ def _markdown(metrics: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", default="models/default")
+    parser.add_argument("--bundle", default="bundles/default")
     parser.add_argument("--rubric", default=None)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=8)

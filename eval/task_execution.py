@@ -1,6 +1,6 @@
 """Does the copilot see whether a guide carried out a headquarters task? Precision and recall.
 
-    python -m eval.task_execution [--data eval/data/task_execution.jsonl] [--bundle models/default]
+    python -m eval.task_execution [--data eval/data/task_execution.jsonl] [--bundle bundles/default]
 
 ``eval/data/task_execution.jsonl`` holds tasks written by hand, blind to the detector, each with
 guide messages that send the script as is, edited or paraphrased (executed) or that do not
@@ -73,7 +73,7 @@ def evaluate(tasks: list[dict[str, Any]], encode: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--bundle", type=Path, default=Path("models/default"))
+    parser.add_argument("--bundle", type=Path, default=Path("bundles/default"))
     args = parser.parse_args(argv)
     tasks = [json.loads(line) for line in args.data.read_text("utf-8").splitlines() if line]
     encoders: dict[str, Any] = {"character n-grams": None}

@@ -6,8 +6,8 @@ takes any model that fits :class:`~copilot.scoring.scorer.ScoringModel`, and thi
 a loaded :class:`~models.bundle.Bundle`.
 
 Example:
-    >>> scorer = load_scorer("models/default")  # doctest: +SKIP
-    >>> runtime = load_runtime("models/default", rubric="rubric.yaml")  # doctest: +SKIP
+    >>> scorer = load_scorer("bundles/default")  # doctest: +SKIP
+    >>> runtime = load_runtime("bundles/default", rubric="rubric.yaml")  # doctest: +SKIP
     >>> runtime.engine.suggest(conversation, k=3)  # doctest: +SKIP
 """
 

@@ -11,10 +11,10 @@ Example:
     >>> from server.app import create_app
     >>> from server.protocol import uvicorn_options
     >>> from server.settings import Settings
-    >>> settings = Settings(bundle_dir="models/default")
+    >>> settings = Settings(bundle_dir="bundles/default")
     >>> uvicorn.run(create_app(settings), port=8000, **uvicorn_options(settings))
 
-or ``copilot serve --bundle models/default`` (``uvicorn_options`` gives the HTTP parser with the
+or ``copilot serve --bundle bundles/default`` (``uvicorn_options`` gives the HTTP parser with the
 limit on headers, and JSON errors for requests it cannot parse).
 """
 
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, llm: LLMSettings | None = None)
         The FastAPI app (OpenAPI at ``/docs``, Prometheus metrics at ``/metrics``).
 
     Example:
-        >>> app = create_app(Settings(bundle_dir="models/default", database_url="sqlite:///x.db"))
+        >>> app = create_app(Settings(bundle_dir="bundles/default", database_url="sqlite:///x.db"))
     """
     settings = settings or get_settings()
     llm_settings = llm or LLMSettings()

@@ -147,7 +147,7 @@ class RuntimeHolder:
             one counter in the database; a process that sees a newer one reloads).
 
     Example:
-        >>> holder = RuntimeHolder(build_runtime("models/default"))
+        >>> holder = RuntimeHolder(build_runtime("bundles/default"))
         >>> runtime = holder.current          # take it once per request
         >>> old, new = holder.reload("models/v2")
     """

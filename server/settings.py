@@ -3,7 +3,7 @@
 =========================  ==============================  ===========================================
 variable                   default                         meaning
 =========================  ==============================  ===========================================
-``COPILOT_BUNDLE_DIR``     ``models/default``              model bundle loaded at start-up
+``COPILOT_BUNDLE_DIR``     ``bundles/default``              model bundle loaded at start-up
 ``COPILOT_RUBRIC``         (the default rubric)            rubric YAML for scoring
 ``COPILOT_DATA_DIR``       ``data``                        where the default SQLite database lives
 ``COPILOT_DATABASE_URL``   ``sqlite:///<data_dir>/         SQLAlchemy URL (SQLite or PostgreSQL)
@@ -63,12 +63,12 @@ class Settings(BaseSettings):
     """Everything the server can be configured with (see the module docstring for the table).
 
     Example:
-        >>> Settings(bundle_dir="models/default", database_url="sqlite:///tmp/copilot.db")
+        >>> Settings(bundle_dir="bundles/default", database_url="sqlite:///tmp/copilot.db")
     """
 
     model_config = SettingsConfigDict(env_prefix="COPILOT_", extra="ignore", frozen=True)
 
-    bundle_dir: Path = Path("models/default")
+    bundle_dir: Path = Path("bundles/default")
     rubric: Path | None = None
     data_dir: Path = Path("data")
     database_url: str = Field(

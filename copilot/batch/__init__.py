@@ -15,7 +15,7 @@ Example::
     from models.runtime import load_scorer
 
     summary = score_file(
-        ScoreJob("logs.jsonl", Path("scores.parquet"), Path("models/default"), scorer=load_scorer)
+        ScoreJob("logs.jsonl", Path("scores.parquet"), Path("bundles/default"), scorer=load_scorer)
     )
     worst = min(read_reports("scores.parquet"), key=lambda r: r["overall"] or 0)
 """

@@ -329,7 +329,7 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
 
         from models.runtime import load_scorer
 
-        summary = score_file(ScoreJob("logs.jsonl", Path("scores.csv"), Path("models/default"),
+        summary = score_file(ScoreJob("logs.jsonl", Path("scores.csv"), Path("bundles/default"),
                                       workers=2, scorer=load_scorer))
         print(summary.scored, summary.quarantined)
     """

@@ -432,7 +432,7 @@ def classify(
     texts: Annotated[
         list[str] | None, typer.Argument(help="Customer messages to classify.")
     ] = None,
-    bundle_dir: BundleOpt = Path("models/default"),
+    bundle_dir: BundleOpt = Path("bundles/default"),
     input_file: Annotated[
         Path | None,
         typer.Option("--input", "-i", help="A file with one message per line ('-' for stdin)."),
@@ -444,7 +444,7 @@ def classify(
 ) -> None:
     """Intent and next-best actions for customer messages.
 
-    Example: copilot classify --bundle models/default "这件有M码吗"
+    Example: copilot classify --bundle bundles/default "这件有M码吗"
     """
     from models.bundle import load_bundle
 
@@ -490,7 +490,7 @@ def evaluate(
             help="Labelled conversations to evaluate on (use another seed than training)."
         ),
     ],
-    bundle_dir: BundleOpt = Path("models/default"),
+    bundle_dir: BundleOpt = Path("bundles/default"),
     output: Annotated[Path, typer.Option("--output", "-o", help="Report directory.")] = Path(
         "reports"
     ),
@@ -499,7 +499,7 @@ def evaluate(
 ) -> None:
     """Evaluate a bundle: metrics.json, report.md, confusion matrices and a calibration plot.
 
-    Example: copilot eval data/test.jsonl --bundle models/default -o reports/
+    Example: copilot eval data/test.jsonl --bundle bundles/default -o reports/
     """
     from eval.report import write_report
     from models.bundle import load_bundle
@@ -625,7 +625,7 @@ def suggest(
     conversation_file: Annotated[
         Path, typer.Argument(help="A conversation as JSON (the canonical shape; '-' for stdin).")
     ],
-    bundle_dir: BundleOpt = Path("models/default"),
+    bundle_dir: BundleOpt = Path("bundles/default"),
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=20, help="How many suggestions.")] = 3,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the POST /v1/suggest response object.")
@@ -638,7 +638,7 @@ def suggest(
 
     --catalog and --promotions replace the bundle's products and promotions for this run.
 
-    Example: copilot suggest --bundle models/default conversation.json --k 3
+    Example: copilot suggest --bundle bundles/default conversation.json --k 3
     """
     from models.runtime import load_engine
 

@@ -308,7 +308,7 @@ def calibrate_command(
     ],
     bundle_dir: Annotated[
         Path, typer.Option("--bundle", "-b", help="Model bundle directory (from `copilot train`).")
-    ] = Path("models/default"),
+    ] = Path("bundles/default"),
     rubric_file: Annotated[
         Path | None,
         typer.Option("--rubric", help="Rubric YAML to start from (default: the built-in one)."),
@@ -353,7 +353,7 @@ def calibrate_command(
 
     Conversations without the target (no outcome, or no rating) are skipped and counted.
 
-    Example: copilot calibrate data/demo.jsonl --target converted --bundle models/default
+    Example: copilot calibrate data/demo.jsonl --target converted --bundle bundles/default
     """
     from copilot.io import Quarantined, open_conversations
     from copilot.scoring.calibrate import calibrate

@@ -74,7 +74,7 @@ def rank(
             help="Candidate replies: one per line (UTF-8), or a .csv with a text column."
         ),
     ],
-    bundle_dir: BundleOpt = Path("models/default"),
+    bundle_dir: BundleOpt = Path("bundles/default"),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the POST /v1/rank response object.")
     ] = False,
@@ -84,7 +84,7 @@ def rank(
     Each candidate is scored by reply matching and the predicted next action, as suggestions
     are; one that breaks a compliance rule or carries personal data comes last, with its flags.
 
-    Example: copilot rank --bundle models/default conversation.json scripts.txt
+    Example: copilot rank --bundle bundles/default conversation.json scripts.txt
     """
     from copilot.compliance import default_checker
     from models.bundle import load_bundle

@@ -90,7 +90,7 @@ def score(
     was read before the break is scored and written), 1 on a runtime failure; an interrupted run
     keeps its finished chunks in OUTPUT.parts/ and --resume finishes it.
 
-    Example: copilot score logs.jsonl -o scores.csv --bundle models/default --workers 2
+    Example: copilot score logs.jsonl -o scores.csv --bundle bundles/default --workers 2
     """
     from copilot.batch import ENGINES, ScoreJob, score_file
     from models.runtime import load_scorer

@@ -172,14 +172,14 @@ def import_(
             help="CSV with columns text, action (a taxonomy action) and optionally intent, product."
         ),
     ],
-    bundle_dir: BundleOpt = Path("models/default"),
+    bundle_dir: BundleOpt = Path("bundles/default"),
 ) -> None:
     """Add written scripts to a bundle's script library; the bundle is saved back in place.
 
     Rows whose text is already a script are skipped; bad rows are listed with their line
     numbers. A running server picks the scripts up on `POST /v1/admin/reload`.
 
-    Example: copilot scripts import library.csv --bundle models/default
+    Example: copilot scripts import library.csv --bundle bundles/default
     """
     from copilot.compliance import default_checker
     from copilot.text import default_pipeline

@@ -64,7 +64,7 @@ def serve(
     Options override the COPILOT_* environment variables. Logs are JSON lines on stderr, one
     per request with its request id. Create API keys with `copilot keys create`.
 
-    Example: copilot serve --bundle models/default --port 8000
+    Example: copilot serve --bundle bundles/default --port 8000
     """
     import uvicorn
     from pydantic import ValidationError
@@ -168,7 +168,7 @@ def demo(
         "data"
     ),
     bundle_dir: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle to train.")] = Path(
-        "models/default"
+        "bundles/default"
     ),
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[

@@ -3,7 +3,7 @@ and calibration of the rubric's weights.
 
 Example:
     >>> from models.runtime import load_scorer
-    >>> scorer = load_scorer("models/default")
+    >>> scorer = load_scorer("bundles/default")
     >>> scorer.score(conversation)["overall"]
 """
 

@@ -59,7 +59,7 @@ class Scorer:
 
     Example:
         >>> from models.runtime import load_scorer
-        >>> scorer = load_scorer("models/default")
+        >>> scorer = load_scorer("bundles/default")
         >>> report = scorer.score(conversation)
         >>> report["overall"], report["dimensions"]["responsiveness"]["score"]
     """
