@@ -50,7 +50,9 @@ from typing import Any
 from copilot.catalog import retail_pattern
 from copilot.text.normalize import normalize_text, to_simplified
 
-__all__ = ["FACT_TYPES", "Fact", "Profile", "ProfileFact", "build_profile", "extract"]
+__all__ = [
+    "FACT_TYPES", "Fact", "Profile", "ProfileFact", "build_profile", "extract", "latest_product",
+]  # fmt: skip
 
 LATEST = (
     "height_cm", "weight_kg", "size", "shoe_size", "budget_max", "skin_type", "skin_tone",
@@ -693,6 +695,32 @@ class Profile:
             "orders": self.orders,
             "conversations": self.conversations,
         }
+
+
+def latest_product(texts: Iterable[str], products: Iterable[str] = ()) -> str | None:
+    """The product a customer talked about last, as the profile reads product facts.
+
+    Args:
+        texts: the customer's messages, newest first (reading stops at the first that names
+            a product).
+        products: catalogue product names, read besides the built-in retail words.
+
+    Returns:
+        The last product word of the newest message that names one, else ``None``.
+
+    Example:
+        >>> latest_product(["好的谢谢", "这款羽绒服有黑色吗", "看看卫衣"])
+        '羽绒服'
+    """
+    names = list(products)
+    for text in texts:
+        clean = _arabic(to_simplified(normalize_text(text)))  # as extract reads it
+        if not retail_pattern().search(clean) and not any(name in clean for name in names):
+            continue  # most messages name no product: skip the full reading (15x slower)
+        found = [f.value for f in extract(text, products=names) if f.type == "product"]
+        if found:
+            return str(found[-1])
+    return None
 
 
 _AFTER_SALES = re.compile(

@@ -370,6 +370,14 @@ class ConversationSummary(BaseModel):
     converted: bool | None = None
     flags: list[str] = Field(default_factory=list)
     win_probability: float | None = None
+    last_customer_text: str | None = Field(
+        default=None, description="The customer's last message, cut to 60 characters (…)."
+    )
+    product: str | None = Field(
+        default=None,
+        description="The product talked about last: a product word of the customer's last 20 "
+        "messages, as their profile reads it, else of the guide's.",
+    )
 
 
 class ConversationPage(BaseModel):

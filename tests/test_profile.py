@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from copilot.profile import build_profile, extract
+from copilot.profile import build_profile, extract, latest_product
 from copilot.schema import CHINA_TZ, Conversation
 
 
@@ -121,6 +121,22 @@ def test_bare_answers_count_only_after_the_guide_asked() -> None:
 @pytest.mark.parametrize("text", ["", "   ", "[微笑][微笑]", "😂" * 500, "哈" * 20_000, "M" * 3000])
 def test_odd_messages_do_not_break_extraction(text: str) -> None:
     assert isinstance(extract(text), list)
+
+
+@pytest.mark.parametrize(
+    ("texts", "products", "expected"),
+    [
+        (["好的谢谢", "这款羽绒服有黑色吗", "看看卫衣"], (), "羽绒服"),  # newest first
+        (["卫衣和羽绒服哪个好"], (), "羽绒服"),  # the last word of the message
+        (["赠品面膜有吗", "好的"], (), None),  # a gift is not what they want
+        (["星空系列还有吗"], ("星空系列",), "星空系列"),  # a catalogue name
+        ([], (), None),
+    ],
+)
+def test_latest_product_is_the_newest_product_fact(
+    texts: list[str], products: tuple[str, ...], expected: str | None
+) -> None:
+    assert latest_product(texts, products) == expected
 
 
 def test_traditional_characters_are_read() -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from copilot.errors import InputError, NotFoundError
+from copilot.profile import latest_product
 from copilot.schema import CHINA_TZ, Conversation
 from copilot.scoring.scorecard import UNKNOWN_ID
 from server.auth import KEY_PREFIX, ROLES, Principal, generate_key, hash_key
@@ -94,6 +95,10 @@ SCRIPT_STATES: tuple[str, ...] = get_args(ScriptStateName)
 UpsertStatus = Literal["created", "updated"]
 
 _CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+_EXCERPT_CHARS = 60  # the list's excerpt of the customer's last message
+# The list reads the product from this many of the customer's (and the guide's) last messages,
+# so a page costs the same however long its conversations are.
+_PRODUCT_MESSAGES = 20
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -412,7 +417,11 @@ def list_conversations(
     Returns:
         ``(total, items)``: how many match, and the page; each item is ``{conversation_id,
         guide_id, store_id, started_at (ISO 8601, China time), overall, n_messages, converted,
-        flags: [rule, ...] (one per flag, in report order), win_probability}``.
+        flags: [rule, ...] (one per flag, in report order), win_probability,
+        last_customer_text (the customer's last message, cut to 60 characters with …),
+        product (the product word of the newest of the customer's last 20 messages that
+        names one, as the customer's profile reads it; else of the guide's last 20)}``; both
+        ``None`` when there is none.
 
     Raises:
         InputError: an unknown sort, a negative limit or offset, or an empty score or time
@@ -467,6 +476,7 @@ def list_conversations(
         )
         for cid, rule in session.execute(stmt):
             flags[cid].append(rule)
+    said = _message_tails(session, list(flags))
     items = [
         {
             "conversation_id": row.conversation_id,
@@ -478,10 +488,49 @@ def list_conversations(
             "converted": row.converted,
             "flags": flags[row.conversation_id],
             "win_probability": row.win_probability,
+            "last_customer_text": _excerpt(said.get((row.conversation_id, "customer"))),
+            "product": latest_product(said.get((row.conversation_id, "customer"), []))
+            or latest_product(said.get((row.conversation_id, "guide"), [])),
         }
         for row in rows
     ]
     return int(total or 0), items
+
+
+def _message_tails(session: Session, ids: list[str]) -> dict[tuple[str, str], list[str]]:
+    """(conversation, role) -> the last ``_PRODUCT_MESSAGES`` customer or guide messages,
+    newest first: one query over the messages' primary key for a whole page."""
+    if not ids:
+        return {}
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=(MessageRow.conversation_id, MessageRow.role),
+            order_by=MessageRow.position.desc(),
+        )
+        .label("newest")
+    )
+    tails = (
+        select(MessageRow.conversation_id, MessageRow.role, MessageRow.text, newest)
+        .where(MessageRow.conversation_id.in_(ids), MessageRow.role.in_(("customer", "guide")))
+        .subquery()
+    )
+    stmt = (
+        select(tails.c.conversation_id, tails.c.role, tails.c.text)
+        .where(tails.c.newest <= _PRODUCT_MESSAGES)
+        .order_by(tails.c.conversation_id, tails.c.role, tails.c.newest)
+    )
+    out: dict[tuple[str, str], list[str]] = {}
+    for cid, role, text in session.execute(stmt):
+        out.setdefault((cid, role), []).append(text)
+    return out
+
+
+def _excerpt(texts: list[str] | None) -> str | None:
+    if not texts:
+        return None
+    text = " ".join(texts[0].split())
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
 
 
 def get_conversation(

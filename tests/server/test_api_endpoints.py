@@ -313,6 +313,31 @@ def test_list_filters_sort_and_pages(server: LiveServer, stored: list[dict[str, 
     assert all(i["started_at"][:10] <= since for i in until["items"])
 
 
+def test_list_items_carry_the_customers_last_words_and_product(server: LiveServer) -> None:
+    admin = server.client()
+    turns = [
+        ("customer", "这款羽绒服有黑色吗"),
+        ("guide", "有的亲，黑色M码有货"),
+        ("customer", "那我考虑下"),
+        ("guide", "好的，有需要随时找我"),
+    ]
+    record = conversation_dict("words-1", turns, guide_id="g-words", store_id="s-01")
+    assert admin.post("/v1/conversations", json=record).status_code == 200
+    silent = conversation_dict("words-2", [("guide", "亲，新款卫衣到了")], guide_id="g-words")
+    assert admin.post("/v1/conversations", json=silent).status_code == 200
+    page = admin.get("/v1/conversations", params={"guide_id": "g-words"})
+    assert page.status_code == 200
+    items = {i["conversation_id"]: i for i in page.json()["items"]}
+    assert (items["words-1"]["last_customer_text"], items["words-1"]["product"]) == (
+        "那我考虑下",
+        "羽绒服",
+    )
+    # Without the customer's words, the product is the one the guide talked about.
+    assert (items["words-2"]["last_customer_text"], items["words-2"]["product"]) == (None, "卫衣")
+    schema = admin.get("/openapi.json").json()["components"]["schemas"]["ConversationSummary"]
+    assert {"last_customer_text", "product"} <= set(schema["properties"])
+
+
 @pytest.mark.parametrize(
     ("key", "visible"),
     [

@@ -331,9 +331,49 @@ def test_list_conversations_pages_and_item_shape(corpus: Session) -> None:
         "converted": None,
         "flags": ["absolute_claim", "unanswered"],
         "win_probability": 0.5,
+        "last_customer_text": "在吗？这件有M码吗",
+        "product": None,
     }
     _, (utc_started,) = list_conversations(corpus, ADMIN, guide_id="g-3")
     assert utc_started["started_at"] == "2026-03-05T10:00:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("turns", "text", "product"),
+    [
+        (
+            [("customer", "这款羽绒服有黑色吗"), ("guide", "有的亲"), ("customer", "好的\n谢谢")],
+            "好的 谢谢",
+            "羽绒服",
+        ),
+        (
+            [("customer", "卫衣和羽绒服哪个暖和"), ("guide", "羽绒服")],
+            "卫衣和羽绒服哪个暖和",
+            "羽绒服",
+        ),
+        ([("customer", "能机洗吗"), ("guide", "这款羊毛开衫可以手洗")], "能机洗吗", "开衫"),
+        ([("guide", "亲，新款卫衣到了")], None, "卫衣"),  # the customer said nothing
+        ([("customer", "我想问" + "一" * 80)], "我想问" + "一" * 56 + "…", None),
+        # Only the customer's last 20 messages are read for the product.
+        ([("customer", "看看大衣")] + [("customer", "嗯")] * 20, "嗯", None),
+        ([("customer", "看看大衣")] + [("customer", "嗯")] * 19, "嗯", "大衣"),
+    ],
+    ids=[
+        "newest-naming-message",
+        "last-word",
+        "the-guides-product",
+        "no-customer",
+        "cut",
+        "past-20",
+        "within-20",
+    ],
+)
+def test_list_conversations_show_the_customers_last_words_and_product(
+    session: Session, turns: list[tuple[str, str]], text: str | None, product: str | None
+) -> None:
+    upsert_conversations(session, [pair("c-words", turns=turns)])
+    _, (item,) = list_conversations(session, ADMIN)
+    assert (item["last_customer_text"], item["product"]) == (text, product)
 
 
 @pytest.mark.parametrize(
