@@ -187,6 +187,30 @@ def test_dashboard_filters_sorts_and_pages_conversations(
     assert probe.errors == []
 
 
+def test_dashboard_list_shows_the_customers_last_words_and_product(
+    live_server: LiveServer, probe: PageProbe, artifact_dir: Path
+) -> None:
+    page = sign_in(probe, live_server)
+    first = live_server.get("/v1/conversations", limit=PAGE_SIZE)["items"]
+    expect(page.get_by_test_id("conversation-row")).to_have_count(len(first))
+    assert row_ids(page) == [i["conversation_id"] for i in first]
+    words = page.get_by_test_id("cell-last-words").all_inner_texts()
+    assert words == [
+        f"顾客：{i['last_customer_text']}" if i["last_customer_text"] else "顾客还没有发言"
+        for i in first
+    ]
+    products = page.get_by_test_id("cell-product").all_inner_texts()
+    assert products == [i["product"] or "—" for i in first]
+    assert any(i["product"] for i in first), "the fixture should name products on page one"
+    # A long last message is cut by the API and kept to one line here.
+    heights = page.get_by_test_id("cell-last-words").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().height)"
+    )
+    assert max(heights) < 2 * min(heights)
+    screenshot(page, artifact_dir, "conversations")
+    assert probe.errors == []
+
+
 def _conversation_to_review(server: LiveServer) -> tuple[dict[str, Any], dict[str, Any]]:
     """The visible conversation with the most to show: compliance spans, negative evidence on
     guide replies (hence coaching), then the most flags."""

@@ -537,7 +537,7 @@ function conversationTable(items, params) {
   };
   return h("table", { class: "table", "data-testid": "conversation-table" },
     h("thead", null, h("tr", null,
-      h("th", null, "会话"), h("th", null, "导购"), h("th", null, "门店"),
+      h("th", null, "会话 · 顾客最后一句"), h("th", null, "商品"), h("th", null, "导购"), h("th", null, "门店"),
       sortHeader("started_at", "开始时间"), h("th", { class: "num" }, "消息数"),
       sortHeader("overall", "综合分"), h("th", null, "成交"), h("th", { class: "num" }, "赢单概率"),
       h("th", null, "标记"))),
@@ -548,7 +548,12 @@ function conversationRow(item) {
   const href = `#/conversations/${encodeURIComponent(item.conversation_id)}`;
   const flags = [...countBy(item.flags || [])].map(([rule, n]) => flagChip(rule, n));
   const row = h("tr", { class: "clickable", "data-testid": "conversation-row", "data-id": item.conversation_id },
-    h("td", null, h("a", { href, "data-testid": "conversation-link" }, item.conversation_id)),
+    h("td", { class: "conversation-cell" },
+      h("a", { href, "data-testid": "conversation-link" }, item.conversation_id),
+      h("div", { class: "excerpt muted", "data-testid": "cell-last-words", title: item.last_customer_text || "" },
+        item.last_customer_text ? `顾客：${item.last_customer_text}` : "顾客还没有发言")),
+    h("td", { "data-testid": "cell-product" },
+      item.product ? h("span", { class: "chip chip-product" }, item.product) : h("span", { class: "muted" }, "—")),
     h("td", { "data-testid": "cell-guide" }, item.guide_id || "—"),
     h("td", { "data-testid": "cell-store" }, item.store_id || "—"),
     h("td", { "data-testid": "cell-started" }, fmtTime(item.started_at)),
@@ -556,8 +561,9 @@ function conversationRow(item) {
     h("td", null, scoreBadge(item.overall, "cell-score")),
     h("td", null, convertedText(item.converted)),
     h("td", { class: "num" }, fmtPct(item.win_probability)),
-    h("td", { class: "chips", "data-testid": "cell-flags" },
-      flags.length ? flags : h("span", { class: "muted" }, "无")));
+    // The chips wrap in a box of their own: a flex <td> would lose its table-cell height.
+    h("td", { "data-testid": "cell-flags" },
+      h("div", { class: "chips" }, flags.length ? flags : h("span", { class: "muted" }, "无"))));
   // The whole row opens the conversation; the link inside stays for keyboard and middle-click.
   row.addEventListener("click", (event) => {
     if (!event.target.closest("a")) location.hash = href;
