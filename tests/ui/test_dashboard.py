@@ -15,12 +15,16 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.builders import conversation_dict
 from tests.ui.conftest import SUPERVISOR_STORES, LiveServer, PageProbe
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
 PAGE_SIZE = 20  # the dashboard's conversation page size
 SCRIPT_PAGE_SIZE = 50  # the dashboard's script page size
+BOARD_PAGE_SIZE = 20  # the dashboard's leaderboard page size
+DATE_FIELDS = {"年", "月", "日", "Year", "Month", "Day"}  # a date input's fields, zh-CN or en-US
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # zh-CN writes 2026/03/04 or 2026年3月4日
 
 
 def sign_in(probe: PageProbe, server: LiveServer, key: str | None = None) -> Any:
@@ -315,11 +319,12 @@ def test_dashboard_leaderboard_and_scorecard_charts(
     live_server: LiveServer, probe: PageProbe, artifact_dir: Path
 ) -> None:
     board = live_server.get("/v1/guides")["items"]
+    first = board[:BOARD_PAGE_SIZE]
     page = sign_in(probe, live_server)
     page.get_by_test_id("nav-guides").click()
     rows = page.get_by_test_id("guide-row")
-    expect(rows).to_have_count(len(board))
-    assert rows.evaluate_all("rs => rs.map(r => r.dataset.id)") == [g["guide_id"] for g in board]
+    expect(rows).to_have_count(len(first))
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.id)") == [g["guide_id"] for g in first]
     screenshot(page, artifact_dir, "leaderboard")
 
     busiest = max(board, key=lambda g: g["n"])["guide_id"]
@@ -345,6 +350,54 @@ def test_dashboard_leaderboard_and_scorecard_charts(
     worst = card["worst"][0]["conversation_id"]
     page.get_by_test_id("worst-list").get_by_test_id("ref-link").first.click()
     expect(page.get_by_test_id("conversation-id")).to_contain_text(worst)
+    assert probe.errors == []
+
+
+def test_dashboard_leaderboard_pages_twenty_at_a_time(
+    live_server: LiveServer, probe: PageProbe, artifact_dir: Path
+) -> None:
+    # An admin sees every store: give it more guides than a page holds, in a store of their own
+    # (s-09, outside the supervisor's key, so the other tests see nothing of them).
+    admin = live_server.admin_key
+    extra = max(0, BOARD_PAGE_SIZE + 5 - len(live_server.get("/v1/guides", key=admin)["items"]))
+    records = [
+        conversation_dict(f"ui-board-{i:02d}", guide_id=f"g-board-{i:02d}", store_id="s-09")
+        for i in range(extra)
+    ]
+    response = httpx.post(
+        f"{live_server.url}/v1/conversations",
+        json={"conversations": records},
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    board = live_server.get("/v1/guides", key=admin)["items"]
+    assert len(board) > BOARD_PAGE_SIZE
+    pages = -(-len(board) // BOARD_PAGE_SIZE)
+
+    page = sign_in(probe, live_server, admin)
+    expect(page.get_by_test_id("conversation-row").first).to_be_visible()
+    page.get_by_test_id("nav-guides").click()
+    rows = page.get_by_test_id("guide-row")
+    expect(rows).to_have_count(BOARD_PAGE_SIZE)
+    ids = "rs => rs.map(r => r.dataset.id)"
+    assert rows.evaluate_all(ids) == [g["guide_id"] for g in board[:BOARD_PAGE_SIZE]]
+    expect(page.get_by_test_id("result-count")).to_have_text(f"共 {len(board)} 位导购")
+    expect(page.get_by_test_id("page-info")).to_have_text(f"第 1 / {pages} 页")
+    expect(page.get_by_test_id("page-prev")).to_have_attribute("aria-disabled", "true")
+    expect(page.get_by_test_id("page-next")).to_have_text("下一页")
+    screenshot(page, artifact_dir, "leaderboard-pages", full_page=True)
+
+    page.get_by_test_id("page-next").click()
+    expect(page.get_by_test_id("page-info")).to_have_text(f"第 2 / {pages} 页")
+    second = board[BOARD_PAGE_SIZE : 2 * BOARD_PAGE_SIZE]
+    expect(rows).to_have_count(len(second))
+    assert rows.evaluate_all(ids) == [g["guide_id"] for g in second]
+    # Ranks run on across pages.
+    rank = second[0]["rank"]
+    expect(rows.first.locator("td").first).to_have_text(str(rank) if rank else "—")
+    page.get_by_test_id("page-prev").click()
+    expect(page.get_by_test_id("page-info")).to_have_text(f"第 1 / {pages} 页")
     assert probe.errors == []
 
 

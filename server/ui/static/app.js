@@ -18,6 +18,7 @@ const KEY_STORAGE = "copilot.apiKey";
 const DASHBOARD_ROLES = ["supervisor", "admin"];
 const PAGE_SIZE = 20;
 const SCRIPT_PAGE_SIZE = 50;
+const BOARD_PAGE_SIZE = 20;
 
 const ROLE_NAMES = { supervisor: "主管", admin: "管理员", guide: "导购" };
 const SPEAKER_NAMES = { customer: "顾客", guide: "导购", system: "系统" };
@@ -827,9 +828,9 @@ function toggleHover(chat, index, on) {
 
 // The two leaderboards (#/guides and #/guides?by=store) and their scorecards share one view.
 const BOARDS = {
-  guides: { noun: "导购", id: "guide_id", related: "stores", relatedNoun: "门店", row: "guide-row",
+  guides: { noun: "导购", measure: "位", id: "guide_id", related: "stores", relatedNoun: "门店", row: "guide-row",
     link: "guide-link", team: "团队平均", home: "#/guides" },
-  stores: { noun: "门店", id: "store_id", related: "guides", relatedNoun: "导购", row: "store-row",
+  stores: { noun: "门店", measure: "家", id: "store_id", related: "guides", relatedNoun: "导购", row: "store-row",
     link: "store-link", team: "各店平均", home: "#/guides?by=store" },
 };
 
@@ -855,9 +856,20 @@ async function renderLeaderboard(view, query, isCurrent) {
     replaceChildren(results, emptyBox(`这个范围内还没有${board.noun}的会话。`));
     return;
   }
-  const dims = dimensionIds(items);
+  // The API ranks everyone at once (ranks and the team average need them all); the page shows
+  // BOARD_PAGE_SIZE rows at a time.
+  const offset = Math.max(0, Number(query.get("offset")) || 0);
+  replaceChildren(results,
+    h("div", { class: "result-bar" },
+      h("span", { "data-testid": "result-count" }, `共 ${fmtInt(items.length)} ${board.measure}${board.noun}`)),
+    boardTable(items.slice(offset, offset + BOARD_PAGE_SIZE), dimensionIds(items), kind),
+    pager(items.length, offset, BOARD_PAGE_SIZE, (next) => boardHash(kind, { ...params, offset: next || "" })));
+}
+
+function boardTable(items, dims, kind) {
+  const board = BOARDS[kind];
   // Many columns: the table scrolls sideways in its box rather than squeeze ids onto two lines.
-  replaceChildren(results, h("div", { class: "table-scroll" }, h("table", { class: "table board", "data-testid": "leaderboard" },
+  return h("div", { class: "table-scroll" }, h("table", { class: "table board", "data-testid": "leaderboard" },
     h("thead", null, h("tr", null,
       h("th", { class: "num" }, "排名"), h("th", null, board.noun), h("th", null, board.relatedNoun),
       h("th", { class: "num" }, "会话"), h("th", null, "综合分"),
@@ -867,7 +879,15 @@ async function renderLeaderboard(view, query, isCurrent) {
       h("th", { class: "num exec-col", title: EXECUTION_HELP.followups }, "按时跟进率"),
       h("th", { class: "num exec-col", title: EXECUTION_HELP.tasks }, "任务执行率"),
       h("th", { class: "num exec-col", title: EXECUTION_HELP.converted }, "任务后成交"))),
-    h("tbody", null, items.map((item) => boardRow(item, dims, kind))))));
+    h("tbody", null, items.map((item) => boardRow(item, dims, kind)))));
+}
+
+/** #/guides with the board's filters (and ?by=store for the stores' board). */
+function boardHash(kind, params) {
+  const query = new URLSearchParams(kind === "stores" ? { by: "store" } : {});
+  for (const [name, value] of Object.entries(params)) if (value) query.set(name, value);
+  const text = query.toString();
+  return `#/guides${text ? `?${text}` : ""}`;
 }
 
 function boardTabs(kind) {
@@ -880,9 +900,7 @@ function boardTabs(kind) {
 function leaderboardFilters(params, kind) {
   const form = h("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
-    const query = new URLSearchParams(kind === "stores" ? { by: "store" } : {});
-    for (const [name, value] of new FormData(form).entries()) if (value) query.set(name, value);
-    location.hash = `#/guides${query.toString() ? `?${query}` : ""}`;
+    location.hash = boardHash(kind, Object.fromEntries(new FormData(form).entries()));
   } },
   kind === "guides" ? field("门店", storeControl(params.store_id, "board-store")) : null,
   field("日期", h("span", { class: "range" },
