@@ -202,96 +202,17 @@ def demo(
 
     Example: copilot demo            # then open http://127.0.0.1:8000/ui and paste the key
     """
-    import subprocess
-    import sys
-
-    from copilot.cli._data import write_shop
-    from copilot.io import iter_conversations
-    from models.train import file_digest
-    from server.auth import Principal
-    from server.db import (
-        list_conversations,
-        make_engine,
-        make_session_factory,
-        migrate,
-        upsert_conversations,
-    )
-
     corpus = data_dir / f"demo-{n}-{seed}.jsonl"
     database_url = f"sqlite:///{data_dir / 'copilot.db'}"
-
-    def step(title: str, *args: str) -> None:
-        err_console.print(f"[bold]» {title}[/]", highlight=False)
-        if subprocess.run([sys.executable, "-m", "copilot.cli", *args]).returncode != 0:
-            raise typer.Exit(1)
-
     with handle_errors():
         if not no_serve:
             check_port_free(host, port)
         data_dir.mkdir(parents=True, exist_ok=True)
-        if not corpus.is_file():
-            step(
-                "generating the demo corpus",
-                "generate",
-                "-n",
-                str(n),
-                "--seed",
-                str(seed),
-                "-o",
-                str(corpus),
-            )
-        products, promotions = write_shop(data_dir / "demo")
-        digest = file_digest([corpus])
-        manifest = bundle_dir / "manifest.json"
-        trained = manifest.is_file() and json.loads(manifest.read_text()).get("data_hash") == digest
-        if not trained:
-            step(
-                "training the bundle",
-                "train",
-                str(corpus),
-                "-o",
-                str(bundle_dir),
-                "--seed",
-                str(seed),
-                "--catalog",
-                str(products),
-                "--promotions",
-                str(promotions),
-            )
-        conversations = list(iter_conversations(corpus))
-        engine = make_engine(database_url)
-        migrate(engine)
-        sessions = make_session_factory(engine)
-        admin = Principal(key_id=0, role="admin", guide_id=None, stores=frozenset())
-        with sessions() as session:
-            stored, _ = list_conversations(session, admin, limit=1)
-        if stored < len(conversations) or not trained:
-            from models.runtime import load_scorer
-
-            scorer = load_scorer(bundle_dir)
-            with progress_bar() as bar:
-                task = bar.add_task("scoring and storing", total=len(conversations))
-                for start in range(0, len(conversations), 250):
-                    batch = conversations[start : start + 250]
-                    with sessions() as session:
-                        upsert_conversations(
-                            session, list(zip(batch, scorer.score_many(batch), strict=True))
-                        )
-                        session.commit()
-                    bar.advance(task, len(batch))
-        stores = {c.store_id for c in conversations if c.store_id}
-        from models.runtime import load_scorer
-
-        with progress_bar(transient=True) as bar:
-            bar.add_task("customers coming back: journeys ending this week, and a task", total=None)
-            stores |= demo_customers(sessions, load_scorer(bundle_dir), seed)
-        with sessions() as session:
-            key = demo_key(session, sorted(stores))
-            session.commit()
-        engine.dispose()
+        trained = _demo_bundle(corpus, n, seed, data_dir, bundle_dir)
+        count, stores, key = _demo_database(corpus, database_url, bundle_dir, seed, trained)
         url = f"http://{host}:{port}/ui"
         console.print(
-            f"\n[bold green]ready[/]: {len(conversations):,} synthetic conversations scored and "
+            f"\n[bold green]ready[/]: {count:,} synthetic conversations scored and "
             f"stored ({len(stores)} stores)\n  dashboard  {url}\n  API docs   "
             f"http://{host}:{port}/docs\n  supervisor key (shown once)  [bold]{key}[/]\n",
             highlight=False,
@@ -307,6 +228,80 @@ def demo(
             data_dir=data_dir,
             log_level="WARNING",
         )
+
+
+def _step(title: str, *args: str) -> None:
+    """Run one ``copilot`` command of the demo in a fresh process (exit 1 when it fails)."""
+    import subprocess
+    import sys
+
+    err_console.print(f"[bold]» {title}[/]", highlight=False)
+    if subprocess.run([sys.executable, "-m", "copilot.cli", *args]).returncode != 0:
+        raise typer.Exit(1)
+
+
+def _demo_bundle(corpus: Path, n: int, seed: int, data_dir: Path, bundle_dir: Path) -> bool:
+    """Generate the corpus and train the bundle unless current; whether it was already trained."""
+    from copilot.cli._data import write_shop
+    from models.train import file_digest
+
+    if not corpus.is_file():
+        _step("generating the demo corpus", "generate", "-n", str(n), "--seed", str(seed),
+              "-o", str(corpus))  # fmt: skip
+    products, promotions = write_shop(data_dir / "demo")
+    manifest = bundle_dir / "manifest.json"
+    digest = file_digest([corpus])
+    trained = manifest.is_file() and json.loads(manifest.read_text()).get("data_hash") == digest
+    if not trained:
+        _step("training the bundle", "train", str(corpus), "-o", str(bundle_dir), "--seed",
+              str(seed), "--catalog", str(products), "--promotions", str(promotions))  # fmt: skip
+    return trained
+
+
+def _demo_database(
+    corpus: Path, database_url: str, bundle_dir: Path, seed: int, trained: bool
+) -> tuple[int, set[str], str]:
+    """Score and store the corpus (unless stored by this bundle), the returning customers and
+    their task, and mint the demo key: ``(conversations, stores, key)``."""
+    from copilot.io import iter_conversations
+    from models.runtime import load_scorer
+    from server.auth import Principal
+    from server.db import list_conversations, make_engine, make_session_factory, migrate
+
+    conversations = list(iter_conversations(corpus))
+    engine = make_engine(database_url)
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    admin = Principal(key_id=0, role="admin", guide_id=None, stores=frozenset())
+    with sessions() as session:
+        stored, _ = list_conversations(session, admin, limit=1)
+    scorer = load_scorer(bundle_dir)
+    if stored < len(conversations) or not trained:
+        _store_scored(sessions, scorer, conversations)
+    stores = {c.store_id for c in conversations if c.store_id}
+    with progress_bar(transient=True) as bar:
+        bar.add_task("customers coming back: journeys ending this week, and a task", total=None)
+        stores |= demo_customers(sessions, scorer, seed)
+    with sessions() as session:
+        key = demo_key(session, sorted(stores))
+        session.commit()
+    engine.dispose()
+    return len(conversations), stores, key
+
+
+def _store_scored(sessions: Any, scorer: Any, conversations: list[Any]) -> None:
+    from server.db import upsert_conversations
+
+    with progress_bar() as bar:
+        task = bar.add_task("scoring and storing", total=len(conversations))
+        for start in range(0, len(conversations), 250):
+            batch = conversations[start : start + 250]
+            with sessions() as session:
+                upsert_conversations(
+                    session, list(zip(batch, scorer.score_many(batch), strict=True))
+                )
+                session.commit()
+            bar.advance(task, len(batch))
 
 
 _DEMO_KEY = "demo supervisor"
