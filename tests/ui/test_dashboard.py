@@ -61,6 +61,27 @@ def all_visible(server: LiveServer, **params: Any) -> dict[str, Any]:
     return server.get("/v1/conversations", limit=200, **params)
 
 
+def date_fields(page: Any) -> list[str]:
+    """The fields of the visible date inputs as the browser draws them, in order, read from its
+    accessibility tree: 年, 月, 日 per input in zh-CN (2026/12/04), Month, Day, Year in en-US."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    finally:
+        cdp.detach()
+    spinbuttons = [n for n in nodes if n.get("role", {}).get("value") == "spinbutton"]
+    # A field's name may repeat a label's word (「年 年」); number inputs (分数范围) are left out.
+    names = [(n["name"]["value"].split() or [""])[-1] for n in spinbuttons]
+    return [name for name in names if name in DATE_FIELDS]
+
+
+def assert_zh_cn_dates(page: Any) -> None:
+    """Every visible date input reads 年/月/日 and no text shows an ISO date (2026-03-04)."""
+    inputs = page.locator("input[type=date]:visible").count()
+    assert date_fields(page) == ["年", "月", "日"] * inputs
+    expect(page.locator("body")).not_to_contain_text(ISO_DAY)
+
+
 def test_dashboard_signs_in_and_out(live_server: LiveServer, probe: PageProbe) -> None:
     page = probe.page
     page.goto(f"{live_server.url}/ui")
@@ -527,6 +548,50 @@ def test_dashboard_scripts_sort_by_the_lower_bound_and_filter_by_intent(
     cells = rows.locator("td:nth-child(3)").all_inner_texts()
     assert set(cells) == {names[intent]["name"]}
     screenshot(page, artifact_dir, "scripts-by-lower-bound")
+    assert probe.errors == []
+
+
+def test_dashboard_dates_read_zh_cn_in_inputs_and_text(
+    live_server: LiveServer, probe: PageProbe, artifact_dir: Path
+) -> None:
+    page = sign_in(probe, live_server)
+    days = sorted(i["started_at"][:10] for i in all_visible(live_server)["items"])
+    since, until = days[len(days) // 2], days[-1]
+
+    # The list: the date filter, the start times.
+    page.get_by_test_id("filter-since").fill(since)
+    page.get_by_test_id("filter-until").fill(until)
+    page.get_by_test_id("filter-apply").click()
+    expect(page).to_have_url(re.compile(f"since={since}"))
+    expect(page.get_by_test_id("conversation-row").first).to_be_visible()
+    assert page.locator("input[type=date]:visible").count() == 2
+    assert_zh_cn_dates(page)
+    for text in page.get_by_test_id("cell-started").all_inner_texts():
+        assert re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", text), text
+    screenshot(page, artifact_dir, "dates-list")
+
+    # A conversation's time span.
+    page.get_by_test_id("conversation-link").first.click()
+    expect(page.get_by_test_id("message").first).to_be_visible()
+    assert_zh_cn_dates(page)
+
+    # The leaderboard's date filter, a scorecard's period, trend axis and conversations.
+    page.goto(f"{live_server.url}/ui#/guides?since={since}&until={until}")
+    expect(page.get_by_test_id("guide-row").first).to_be_visible()
+    assert page.locator("input[type=date]:visible").count() == 2
+    assert_zh_cn_dates(page)
+    page.get_by_test_id("guide-link").first.click()
+    expect(page.get_by_test_id("trend-chart")).to_be_visible()
+    assert_zh_cn_dates(page)
+
+    # 跟进 (its day in Chinese) and a new task's window.
+    page.get_by_test_id("nav-followups").click()
+    expect(page.get_by_test_id("followup-day")).to_contain_text("年")
+    assert_zh_cn_dates(page)
+    page.goto(f"{live_server.url}/ui#/tasks/new")
+    expect(page.get_by_test_id("task-starts")).to_be_visible()
+    assert_zh_cn_dates(page)
+    screenshot(page, artifact_dir, "dates-task-form")
     assert probe.errors == []
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from copilot.schema import CHINA_TZ
 from tests.ui.conftest import LiveServer, PageProbe
-from tests.ui.test_dashboard import all_visible, screenshot, sign_in
+from tests.ui.test_dashboard import all_visible, assert_zh_cn_dates, screenshot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -206,6 +206,11 @@ def test_dashboard_followups_list_the_queue_and_done_removes_an_entry(
     expect(card.get_by_test_id("copy-message")).to_be_visible()
     screenshot(page, artifact_dir, "followups")
 
+    # 稍后 asks for a day in a date input that reads 年/月/日, like the day picker above.
+    card.get_by_test_id("followup-snooze").click()
+    expect(card.get_by_test_id("snooze-until")).to_be_visible()
+    assert_zh_cn_dates(page)
+
     card.get_by_test_id("followup-done").click()
     expect(card).to_have_count(0)
     expect(cards).to_have_count(len(queue) - 1)
@@ -257,6 +262,10 @@ def test_dashboard_creates_a_task_and_shows_its_progress(
     page.get_by_test_id("task-submit").click()
 
     expect(page.get_by_test_id("task-title")).to_have_text("卫衣新色回访")
+    # The window in zh-CN dates; the deadline is the whole day given.
+    deadline = TODAY + timedelta(days=3)
+    expect(page.locator("main")).to_contain_text(f"{deadline:%Y/%m/%d}（含当天）")
+    assert_zh_cn_dates(page)
     task_id = page.url.rsplit("/", 1)[-1]
     detail = recent.get(f"/v1/tasks/{task_id}")
     overall = detail["summary"]["overall"]
@@ -287,6 +296,7 @@ def test_dashboard_creates_a_task_and_shows_its_progress(
     # The list holds it, newest first.
     page.get_by_test_id("back").click()
     expect(page.get_by_test_id("task-row").first).to_have_attribute("data-id", task_id)
+    assert_zh_cn_dates(page)
     assert probe.errors == []
 
 

@@ -186,11 +186,15 @@ const fmtLift = (x) => (x === null || x === undefined ? "—" : `×${Number(x).t
 const fmtAverage = (x) => (x === null || x === undefined ? "—" : String(Number(Number(x).toFixed(2))));
 const fmtInt = (x) => (x === null || x === undefined ? "—" : Number(x).toLocaleString("zh-CN"));
 
-/** The wall-clock time as written (the conversation's own zone, usually China time). */
+/** An ISO day or time's date as zh-CN writes it: "2026/03/04". */
+const fmtDate = (iso) => String(iso).slice(0, 10).replaceAll("-", "/");
+
+/** The wall-clock time as written (the conversation's own zone, usually China time), with the
+ * date as zh-CN writes it: "2026/03/04 13:16". */
 function fmtTime(iso, withDate = true) {
   if (!iso) return "—";
   const text = String(iso).replace("T", " ");
-  return withDate ? text.slice(0, 16) : text.slice(11, 16);
+  return withDate ? fmtDate(text) + text.slice(10, 16) : text.slice(11, 16);
 }
 
 function fmtSeconds(sec) {
@@ -1079,13 +1083,13 @@ function trendChart(trend, slope) {
       if (!isLast) return;
       labels.pop(); // make room for the last label rather than drop it
     }
-    labels.push(s("text", { x: px, y: H - 12, "text-anchor": "middle", class: "axis" }, p.period_start.slice(5)));
+    labels.push(s("text", { x: px, y: H - 12, "text-anchor": "middle", class: "axis" }, fmtDate(p.period_start).slice(5)));
     lastX = px;
   });
   const path = points.map((p, i) => `${i ? "L" : "M"}${x(times[i]).toFixed(1)},${y(p.overall).toFixed(1)}`).join(" ");
   const dots = points.map((p, i) => s("circle",
     { cx: x(times[i]), cy: y(p.overall), r: 4, class: `dot dot-${band(p.overall)}` },
-    s("title", null, `${p.period_start} 起 · ${p.n} 条会话 · 平均 ${fmtScore(p.overall)}`)));
+    s("title", null, `${fmtDate(p.period_start)} 起 · ${p.n} 条会话 · 平均 ${fmtScore(p.overall)}`)));
   const caption = slope === null || slope === undefined ? "" : `趋势：每期 ${slope > 0 ? "+" : ""}${slope} 分`;
   return h("figure", { class: "chart" },
     chartSvg(W, H, "分数趋势", "trend-chart", grid, labels, s("path", { d: path, class: "line" }), dots),

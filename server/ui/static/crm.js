@@ -144,7 +144,7 @@ function fmtDay(day) {
 /** A task's deadline: a whole day is stored as the next midnight, shown as that day. */
 function fmtDeadline(iso) {
   const text = fmtTime(iso);
-  return text.endsWith(" 00:00") ? `${addDays(text.slice(0, 10), -1)}（含当天）` : text;
+  return text.endsWith(" 00:00") ? `${fmtDate(addDays(String(iso).slice(0, 10), -1))}（含当天）` : text;
 }
 
 // ------------------------------------------------------------------------------ follow-ups
