@@ -1,6 +1,6 @@
 """Conversation, Message, Outcome and Labels: the types every component passes around.
 
-The JSON shape is the canonical conversation JSONL of ``shared/spec/DESIGN.md``::
+The JSON shape is the canonical conversation JSONL of ``docs/formats.md``::
 
     {"conversation_id": "c-001", "guide_id": "g-12", "customer_id": "u-9", "store_id": "s-3",
      "channel": "wecom",

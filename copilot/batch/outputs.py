@@ -1,6 +1,6 @@
 """Score-report files: write them in JSONL, CSV or Parquet, and read any of them back.
 
-- JSONL holds the full report dicts (DESIGN.md "Output of scoring"), one per line.
+- JSONL holds the full report dicts (``docs/formats.md``, "Score report"), one per line.
 - CSV and Parquet hold the flat rows of :func:`~copilot.scoring.report.flatten_report` (columns
   :data:`~copilot.scoring.report.REPORT_COLUMNS`: scalars, ``dim_<id>`` scores, nested parts as
   JSON text); Parquet columns are typed (floats, integers, booleans, strings).

@@ -1,4 +1,4 @@
-"""Streaming loaders for the three input formats of ``shared/spec/DESIGN.md``.
+"""Streaming loaders for the three conversation input formats (``docs/formats.md``).
 
 Formats (``format=``):
 

@@ -1,4 +1,4 @@
-"""The score report of one conversation (DESIGN.md "Output of scoring"), and its flat row form.
+"""The score report of one conversation (``docs/formats.md``), and its flat row form.
 
 A report::
 

@@ -1,4 +1,6 @@
-"""Score conversations: the analyzer pipeline plus the rubric, producing DESIGN.md score reports.
+"""Score conversations: the analyzer pipeline plus the rubric, producing score reports.
+
+The report's shape is described in ``docs/formats.md`` and :mod:`copilot.scoring.report`.
 
 The CLI (``copilot score``), the batch engines and the server all go through :class:`Scorer`;
 ``models.runtime.load_scorer`` builds one from a bundle directory.
@@ -90,7 +92,7 @@ class Scorer:
         return self.pipeline(conversations)
 
     def score_many(self, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
-        """Score reports (JSON-ready dicts in the DESIGN.md shape), one per conversation, in order."""
+        """Score reports (JSON-ready dicts, as in ``docs/formats.md``), one per conversation."""
         return [self.report(doc) for doc in self.analyse(conversations)]
 
     def score(self, conversation: Conversation) -> dict[str, Any]:
