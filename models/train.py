@@ -302,44 +302,113 @@ def train_bundle(
     config = config or TrainConfig()
     step = progress or (lambda _name: None)
     started = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def mark(label: str, t0: float) -> float:
-        timings[label] = round(time.perf_counter() - t0, 2)
-        return time.perf_counter()
-
     step("checking labels")
     intent_counts, action_counts = _check_labels(
         [*base, *conversations], extra_intents, extra_actions, taxonomy, config.min_examples
     )
-    own, base_train, valid = _split(conversations, base, config.validation_share)
-    share = config.validation_share if valid else 0.0
-    extra_i = [r for r in extra_intents if not _is_validation(r[0], share)]
-    extra_a = [r for r in extra_actions if not _is_validation(r[0], share)]
-    train = [*base_train, *own]
-
-    t0 = time.perf_counter()
+    data = _split_data(conversations, base, extra_intents, extra_actions, config.validation_share)
+    timer = _Timer()
     step("fitting the embedder")
-    embedder = _fit_embedder(config, train, [t for t, _ in [*extra_i, *extra_a]])
-    t0 = mark("embedder", t0)
+    embedder = _fit_embedder(
+        config, data.train, [t for t, _ in [*data.extra_intents, *data.extra_actions]]
+    )
+    timer.mark("embedder")
+    models, reports = _fit_classifiers(config, embedder, data, step, timer)
 
-    # Each classifier is fitted on the labelled messages first; then each co-trains on the
-    # brand's unlabelled messages with the other as its second view.
+    manifest = _manifest(config, taxonomy, embedder, name, data_hash)
+    manifest["training"] = _training_summary(data, taxonomy, intent_counts, action_counts, reports)
+    bundle = Bundle(
+        manifest=manifest,
+        taxonomy=taxonomy,
+        embedder=embedder,
+        intent=models["intent"],
+        act=models["act"],
+        nba=NextBestActionModel(seed=config.seed),
+        baseline=IntentBaseline(),
+        outcome=None,
+    )
+    _fit_downstream(bundle, data, config, catalog, step, timer)
+    if data.valid:
+        step("validating")
+        manifest["metrics"] = _validation_metrics(bundle, data, config)
+        timer.mark("validation")
+    _seal_manifest(manifest, timer.timings, started)
+    return bundle
+
+
+class _Timer:
+    """Seconds each training step took, counted from the end of the step marked before it."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def mark(self, label: str) -> None:
+        self.timings[label] = round(time.perf_counter() - self._t0, 2)
+        self._t0 = time.perf_counter()
+
+
+@dataclass
+class _Split:
+    """The training data once the validation share is held out."""
+
+    own: list[Conversation]
+    base: list[Conversation]
+    valid: list[Conversation]
+    extra_intents: list[tuple[str, str]]
+    extra_actions: list[tuple[str, str]]
+
+    @functools.cached_property
+    def train(self) -> list[Conversation]:
+        return [*self.base, *self.own]
+
+
+def _split_data(
+    conversations: Sequence[Conversation],
+    base: Sequence[Conversation],
+    extra_intents: Sequence[tuple[str, str]],
+    extra_actions: Sequence[tuple[str, str]],
+    validation_share: float,
+) -> _Split:
+    """Hold out the validation conversations and the extra rows that hash into the same share."""
+    own, base_train, valid = _split(conversations, base, validation_share)
+    share = validation_share if valid else 0.0
+    return _Split(
+        own=own,
+        base=base_train,
+        valid=valid,
+        extra_intents=[r for r in extra_intents if not _is_validation(r[0], share)],
+        extra_actions=[r for r in extra_actions if not _is_validation(r[0], share)],
+    )
+
+
+def _fit_classifiers(
+    config: TrainConfig,
+    embedder: Embedder,
+    data: _Split,
+    step: Progress,
+    timer: _Timer,
+) -> tuple[dict[str, TextModel], dict[str, Any]]:
+    """The intent and act classifiers with their self-training reports.
+
+    Each classifier is fitted on the labelled messages first; then each co-trains on the
+    brand's unlabelled messages with the other as its second view.
+    """
     plain = dataclasses.replace(config, self_training=False)
     roles = {
-        "intent": ("customer", extra_i, config.seed),
-        "act": ("guide", extra_a, config.seed + 1),
+        "intent": ("customer", data.extra_intents, config.seed),
+        "act": ("guide", data.extra_actions, config.seed + 1),
     }
     first: dict[str, TextModel] = {}
     reports: dict[str, Any] = {}
     for kind, (role, extra, seed) in roles.items():
         step(f"training the {kind} classifier")
         first[kind], reports[kind] = fit_classifier(
-            role, embedder, plain, base_train, own, extra, seed=seed
+            role, embedder, plain, data.base, data.own, extra, seed=seed
         )
-        t0 = mark(kind, t0)
+        timer.mark(kind)
     models = dict(first)
-    unlabelled = needs_base(own)
+    unlabelled = needs_base(data.own)
     for report in reports.values():
         report["skipped"] = (
             "off"
@@ -356,18 +425,28 @@ def train_bundle(
                 continue
             partner = first["act" if kind == "intent" else "intent"]
             models[kind], reports[kind] = fit_classifier(
-                role, embedder, config, base_train, own, extra, partner=partner, seed=seed
+                role, embedder, config, data.base, data.own, extra, partner=partner, seed=seed
             )
-        t0 = mark("co_training", t0)
+        timer.mark("co_training")
+    return models, reports
 
-    manifest = _manifest(config, taxonomy, embedder, name, data_hash)
-    manifest["training"] = {
+
+def _training_summary(
+    data: _Split,
+    taxonomy: Taxonomy,
+    intent_counts: Counter[str],
+    action_counts: Counter[str],
+    reports: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest's ``training`` section: what the bundle learned from."""
+    own = data.own
+    return {
         "conversations": len(own),
         "messages": sum(len(c.messages) for c in own),
-        "base_conversations": len(base_train),
-        "validation_conversations": len(valid),
-        "extra_intent_rows": len(extra_i),
-        "extra_action_rows": len(extra_a),
+        "base_conversations": len(data.base),
+        "validation_conversations": len(data.valid),
+        "extra_intent_rows": len(data.extra_intents),
+        "extra_action_rows": len(data.extra_actions),
         "intent_examples": dict(sorted(intent_counts.items())),
         "action_examples": dict(sorted(action_counts.items())),
         "untrained_intents": [i for i in taxonomy.intent_ids if i not in intent_counts],
@@ -378,54 +457,62 @@ def train_bundle(
             "converted": sum(bool(c.outcome and c.outcome.converted) for c in own),
         },
     }
-    bundle = Bundle(
-        manifest=manifest,
-        taxonomy=taxonomy,
-        embedder=embedder,
-        intent=models["intent"],
-        act=models["act"],
-        nba=NextBestActionModel(seed=config.seed),
-        baseline=IntentBaseline(),
-        outcome=None,
-    )
+
+
+def _fit_downstream(
+    bundle: Bundle,
+    data: _Split,
+    config: TrainConfig,
+    catalog: Catalog | None,
+    step: Progress,
+    timer: _Timer,
+) -> None:
+    """The models that read the classifiers' labels: next best action, outcome, scripts, replies."""
+    train = data.train
     resolved = {c.conversation_id: bundle.labels_of(c, use_gold=True) for c in train}
 
     step("training the next-best-action model")
     _fit_next_best_action(bundle, train, resolved)
-    t0 = mark("next_best_action", t0)
+    timer.mark("next_best_action")
 
     step("training the outcome model")
     _fit_outcome(bundle, train, resolved, random.Random(config.seed))
-    t0 = mark("outcome", t0)
+    timer.mark("outcome")
 
     # Scripts and replies come from the brand's own conversations: the base's speak of the
     # synthetic catalogue, which a brand's guides would never send.
+    own = data.own
     source = own if any(m.role == "guide" for c in own for m in c.messages) else train
     step("learning product words")
     bundle.catalog = _catalog(bundle, source, catalog)
     if config.scripts:
         step("mining scripts")
         _mine(bundle, source, resolved, config)
-        t0 = mark("scripts", t0)
+        timer.mark("scripts")
 
     if config.reply_model:
         step("training reply matching")
         _fit_reply_matcher(bundle, source, train, resolved, config)
-        t0 = mark("reply_matching", t0)
+        timer.mark("reply_matching")
 
-    if valid:
-        step("validating")
-        manifest["metrics"] = _summary(evaluate_bundle(bundle, valid))
-        manifest["metrics"]["split"] = (
-            f"{len(valid)} held-out conversations ({config.validation_share:.0%} by id hash)"
-            + (
-                " of the labelled base, not the brand's chats (measure those with labelled "
-                "brand data: copilot eval --intent-csv)"
-                if base_train and not any(c.labels for c in own)
-                else ""
-            )
+
+def _validation_metrics(bundle: Bundle, data: _Split, config: TrainConfig) -> dict[str, Any]:
+    """The bundle's metrics on the held-out conversations, with a note on what they measure."""
+    metrics = _summary(evaluate_bundle(bundle, data.valid))
+    metrics["split"] = (
+        f"{len(data.valid)} held-out conversations ({config.validation_share:.0%} by id hash)"
+        + (
+            " of the labelled base, not the brand's chats (measure those with labelled "
+            "brand data: copilot eval --intent-csv)"
+            if data.base and not any(c.labels for c in data.own)
+            else ""
         )
-        mark("validation", t0)
+    )
+    return metrics
+
+
+def _seal_manifest(manifest: dict[str, Any], timings: dict[str, float], started: float) -> None:
+    """Add the timings and Python version, and the id that names the bundle's inputs."""
     manifest["timings_s"] = {**timings, "total": round(time.perf_counter() - started, 2)}
     manifest["python"] = platform.python_version()
     manifest["id"] = hashlib.sha256(
@@ -434,7 +521,6 @@ def train_bundle(
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    return bundle
 
 
 def fit_classifier(
@@ -667,29 +753,8 @@ def _fit_self_trained(
     ex = examples
     model = make().fit(ex.texts, ex.contexts, ex.labels, ex.weights)
     u = unlabelled
-    report: dict[str, Any] = {
-        "method": "co-training (text view and partner-message view must agree)",
-        "labelled": len(ex.texts),
-        "unlabelled": len(u.texts) + u.without_partner,
-        "without_partner": u.without_partner,
-        "threshold": config.pseudo_threshold,
-        "max_share": config.pseudo_max_share,
-        "weight": config.pseudo_weight,
-        "rounds": 0,
-        "pseudo_labels": 0,
-        "by_label": {},
-    }
-    skipped = (
-        "off"
-        if not config.self_training
-        else "no unlabelled messages with a partner message"
-        if not u.texts
-        else "fine-tuned classifiers are not self-trained"
-        if model.backend != "linear"
-        else "no partner model"
-        if partner is None
-        else None
-    )
+    report = _self_training_report(ex, u, config)
+    skipped = _self_training_skipped(config, u, model, partner)
     report["label_prior"] = _prior(ex.labels, ex.weights)
     if skipped or partner is None:
         report["skipped"] = skipped
@@ -725,6 +790,42 @@ def _fit_self_trained(
             by_label=by_label,
         )
     return model, report
+
+
+def _self_training_report(
+    examples: _Examples, unlabelled: _Unlabelled, config: TrainConfig
+) -> dict[str, Any]:
+    """The self-training report before any round has run."""
+    u = unlabelled
+    return {
+        "method": "co-training (text view and partner-message view must agree)",
+        "labelled": len(examples.texts),
+        "unlabelled": len(u.texts) + u.without_partner,
+        "without_partner": u.without_partner,
+        "threshold": config.pseudo_threshold,
+        "max_share": config.pseudo_max_share,
+        "weight": config.pseudo_weight,
+        "rounds": 0,
+        "pseudo_labels": 0,
+        "by_label": {},
+    }
+
+
+def _self_training_skipped(
+    config: TrainConfig, unlabelled: _Unlabelled, model: TextModel, partner: TextModel | None
+) -> str | None:
+    """Why the classifier cannot co-train, or ``None`` when it can."""
+    return (
+        "off"
+        if not config.self_training
+        else "no unlabelled messages with a partner message"
+        if not unlabelled.texts
+        else "fine-tuned classifiers are not self-trained"
+        if model.backend != "linear"
+        else "no partner model"
+        if partner is None
+        else None
+    )
 
 
 def _prior(labels: Sequence[str], weights: Sequence[float]) -> dict[str, float]:
