@@ -792,12 +792,47 @@ def mine_scripts(
     step = progress or (lambda _name: None)
     score_of = sentiment or sentiment_score
     step("collecting replies")
+    pairs, dropped = _collect(
+        conversations, labels_of, is_win, checker, pipeline, config, score_of, catalog
+    )
+    basis, pairs = _choose_basis(pairs, dropped)
+    candidates = [c for c, _r in pairs]
+
+    step("reading the customers' replies")
+    _set_receptions(pairs, embedder, config)
+
+    step("clustering near-duplicate replies")
+    clusters = _clusters(candidates, embedder, config.duplicate_threshold)
+
+    step(f"scoring {basis}")
+    scripts, indexed = _score(candidates, clusters, basis, guide_quality, config)
+
+    step("indexing contexts")
+    stats = _mining_stats(candidates, dropped, basis, len(indexed), len(scripts), len(clusters))
+    contexts = [candidates[m].context for _sid, m in indexed]
+    use_script = np.asarray([sid for sid, _m in indexed], dtype=np.int32)
+    return _library(scripts, contexts, use_script, embedder, tokenize, index, config, stats)
+
+
+def _collect(
+    conversations: Sequence[Conversation],
+    labels_of: Callable[[Conversation], Labels],
+    is_win: Callable[[Conversation], bool],
+    checker: ComplianceChecker,
+    pipeline: TextPipeline,
+    config: MiningConfig,
+    sentiment: Callable[[str], float],
+    catalog: Catalog | None,
+) -> tuple[list[tuple[_Candidate, _Reading]], Counter[str]]:
+    """Every candidate reply with its reading, and the count of those dropped, by reason."""
     pairs: list[tuple[_Candidate, _Reading]] = []
     dropped = Counter[str]()
     for conversation in conversations:
         won = None if conversation.outcome is None else is_win(conversation)
         labels = labels_of(conversation)
-        for cand, reading in _candidates(conversation, labels, pipeline, config, score_of, catalog):
+        for cand, reading in _candidates(
+            conversation, labels, pipeline, config, sentiment, catalog
+        ):
             if len(cand.reply) > config.max_reply_chars:
                 dropped["too_long"] += 1
                 continue
@@ -807,6 +842,17 @@ def mine_scripts(
                 continue
             cand.won = won
             pairs.append((cand, reading))
+    return pairs, dropped
+
+
+def _choose_basis(
+    pairs: list[tuple[_Candidate, _Reading]], dropped: Counter[str]
+) -> tuple[Basis, list[tuple[_Candidate, _Reading]]]:
+    """Lift when some conversation won (keeping only uses with an outcome), else evidence.
+
+    Raises:
+        InputError: no candidate left to mine.
+    """
     basis: Basis = "lift" if any(c.won for c, _r in pairs) else "evidence"
     if basis == "lift":
         without = sum(1 for c, _r in pairs if c.won is None)
@@ -822,35 +868,39 @@ def mine_scripts(
             "no guide reply to mine scripts from; scripts need conversations where a guide "
             "answers a customer, with intent and action labels"
         )
-    candidates = [c for c, _r in pairs]
+    return basis, pairs
 
-    step("reading the customers' replies")
+
+def _set_receptions(
+    pairs: Sequence[tuple[_Candidate, _Reading]], embedder: Embedder, config: MiningConfig
+) -> None:
+    """Each candidate's reception: its reading's verdict, negative when the customer asks again."""
     readings = [r for _c, r in pairs]
     repeated = _repeats(readings, embedder, config.repeat_threshold)
-    for cand, reading, again in zip(candidates, readings, repeated, strict=True):
+    for (cand, reading), again in zip(pairs, repeated, strict=True):
         cand.reception = "negative" if again else reading.verdict
 
-    step("clustering near-duplicate replies")
-    clusters = _clusters(candidates, embedder, config.duplicate_threshold)
 
-    step(f"scoring {basis}")
-    scripts, indexed = _score(candidates, clusters, basis, guide_quality, config)
-
-    step("indexing contexts")
+def _mining_stats(
+    candidates: Sequence[_Candidate],
+    dropped: Counter[str],
+    basis: Basis,
+    indexed: int,
+    scripts: int,
+    clusters: int,
+) -> dict[str, Any]:
+    """The library's ``stats``: candidates kept and dropped, receptions, what was indexed."""
     receptions = Counter(c.reception for c in candidates)
-    stats = {
+    return {
         "candidates": len(candidates) + sum(dropped.values()),
         "kept_candidates": len(candidates),
         "dropped": dict(dropped),  # too long, a compliance hit, or no outcome (lift basis)
         "basis": basis,
         "receptions": {r: receptions[r] for r in ("positive", "neutral", "negative", "unknown")},
-        "winning_uses_indexed": len(indexed),
-        "scripts": len(scripts),
-        "clusters_before_min_wins": len(clusters),
+        "winning_uses_indexed": indexed,
+        "scripts": scripts,
+        "clusters_before_min_wins": clusters,
     }
-    contexts = [candidates[m].context for _sid, m in indexed]
-    use_script = np.asarray([sid for sid, _m in indexed], dtype=np.int32)
-    return _library(scripts, contexts, use_script, embedder, tokenize, index, config, stats)
 
 
 def _library(
