@@ -296,6 +296,56 @@ def _baseline(
     return {"mae": round(float(np.mean(np.abs(y[test] - y[train].mean()))), 4)}
 
 
+def _check_options(n_reports: int, n_targets: int, target: str, holdout: float, l2: float) -> None:
+    """Refuse an unknown target, mismatched lengths, a bad option or too few conversations."""
+    if target not in ("converted", "rating"):
+        raise InputError(f"target must be 'converted' or 'rating', got {target!r}")
+    if n_reports != n_targets:
+        raise InputError(
+            f"got {n_reports:,} reports but {n_targets:,} targets; give one target per report"
+        )
+    if not 0.0 < holdout < 1.0:
+        raise InputError(f"holdout must be between 0 and 1 (e.g. 0.25), got {holdout}")
+    if l2 < 0:
+        raise InputError(f"l2 must be >= 0, got {l2}")
+    if n_reports < MIN_CONVERSATIONS:
+        raise InputError(
+            f"calibration needs at least {MIN_CONVERSATIONS} conversations with a {target} "
+            f"target, got {n_reports}; score more conversations that have "
+            + ("an outcome" if target == "converted" else "a rating")
+        )
+
+
+def _checked_targets(targets: Sequence[float | bool], target: Target) -> Array:
+    """The targets as an array, refused when one class is too rare or the ratings never vary."""
+    y = _targets(targets, target)
+    if target == "converted":
+        wins = int(y.sum())
+        if min(wins, len(y) - wins) < MIN_PER_CLASS:
+            raise InputError(
+                f"{wins:,} of {len(y):,} conversations converted; calibration needs at least "
+                f"{MIN_PER_CLASS} converted and {MIN_PER_CLASS} not converted"
+            )
+    elif _constant(y):
+        raise InputError(
+            f"every rating is {y[0]:g}; ratings that never vary cannot weight the dimensions"
+        )
+    return y
+
+
+def _checked_split(
+    y: Array, target: Target, holdout: float, seed: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """``(train, test)`` indices, refused when either side is too small to use."""
+    train, test = _split(y, target, holdout, np.random.default_rng(seed))
+    if len(train) < 15 or len(test) < 5:
+        raise InputError(
+            f"holdout {holdout} leaves {len(train)} conversations to fit and {len(test)} to "
+            "check; use a holdout between 0.1 and 0.5"
+        )
+    return train, test
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -334,41 +384,9 @@ def calibrate(
         >>> result = calibrate(reports, [r["converted"] for r in reports], "converted", rubric)
         >>> result.weights_after, result.before["auc"], result.after["auc"]
     """
-    if target not in ("converted", "rating"):
-        raise InputError(f"target must be 'converted' or 'rating', got {target!r}")
-    if len(reports) != len(targets):
-        raise InputError(
-            f"got {len(reports):,} reports but {len(targets):,} targets; give one target per report"
-        )
-    if not 0.0 < holdout < 1.0:
-        raise InputError(f"holdout must be between 0 and 1 (e.g. 0.25), got {holdout}")
-    if l2 < 0:
-        raise InputError(f"l2 must be >= 0, got {l2}")
-    if len(reports) < MIN_CONVERSATIONS:
-        raise InputError(
-            f"calibration needs at least {MIN_CONVERSATIONS} conversations with a {target} "
-            f"target, got {len(reports)}; score more conversations that have "
-            + ("an outcome" if target == "converted" else "a rating")
-        )
-    y = _targets(targets, target)
-    if target == "converted":
-        wins = int(y.sum())
-        if min(wins, len(y) - wins) < MIN_PER_CLASS:
-            raise InputError(
-                f"{wins:,} of {len(y):,} conversations converted; calibration needs at least "
-                f"{MIN_PER_CLASS} converted and {MIN_PER_CLASS} not converted"
-            )
-    elif _constant(y):
-        raise InputError(
-            f"every rating is {y[0]:g}; ratings that never vary cannot weight the dimensions"
-        )
-
-    train, test = _split(y, target, holdout, np.random.default_rng(seed))
-    if len(train) < 15 or len(test) < 5:
-        raise InputError(
-            f"holdout {holdout} leaves {len(train)} conversations to fit and {len(test)} to "
-            "check; use a holdout between 0.1 and 0.5"
-        )
+    _check_options(len(reports), len(targets), target, holdout, l2)
+    y = _checked_targets(targets, target)
+    train, test = _checked_split(y, target, holdout, seed)
     fit = fit_rubric([reports[i] for i in train], y[train], target, rubric, l2=l2)
     name = rubric.name if rubric.name.endswith("-calibrated") else f"{rubric.name}-calibrated"
     new = fit.rubric.with_weights(fit.rubric.weights, name=name, version=rubric.version + 1)
