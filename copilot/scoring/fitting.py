@@ -218,6 +218,56 @@ def fit_rubric(
             positively to the target.
     """
     y = np.asarray(targets, dtype=np.float64)
+    d = _design(reports, rubric, signals)
+    original = normalised(rubric.weights, dict.fromkeys(d.dims, 0.0))
+    kept = (*d.unfitted, *d.fixed)
+    kept_share = sum(original.get(k, 0.0) for k in kept)
+    if (not d.fitted and not d.names) or kept_share >= 1.0:
+        raise InputError(
+            f"no dimension is scored in at least {MIN_APPLIES} training conversations "
+            f"(scored: {', '.join(k for k in d.dims if k in d.seen) or 'none'}); "
+            "score more conversations"
+        )
+    raw = _raw_coefficients(d, y, target, l2)
+    weights = {k: float(w) for k, w in zip(d.fitted, raw[: len(d.fitted)], strict=True)}
+    beta = raw[len(d.fitted) :]
+    experience = rubric.experience
+    if d.derived:
+        weights[_EXPERIENCE] = 0.0
+        if np.any(beta != 0):
+            experience, weights[_EXPERIENCE] = _experience(rubric, beta, d.names, d.s)
+    if not any(w > 0 for w in weights.values()):
+        raise InputError(
+            f"no dimension relates positively to {target} on the {len(y):,} training "
+            "conversations, so no non-negative weights fit; keep the current rubric"
+        )
+    total = sum(weights.values())
+    out = {k: original.get(k, 0.0) for k in kept}
+    out.update({k: w / total * (1.0 - kept_share) for k, w in weights.items()})
+    new = rubric.with_weights(
+        {k: out[k] for k in DIMENSIONS if k in out}, experience=experience.model_dump()
+    )
+    return Fit(new, d.unfitted, d.unfitted_signals, d.derived and experience != rubric.experience)
+
+
+@dataclass(frozen=True)
+class _Design:
+    """What a fit reads: which dimensions and signals it fits, and their training matrices."""
+
+    dims: list[str]  # every dimension scored in the reports or weighted by the rubric
+    seen: set[str]  # the dimensions some report scores
+    fixed: list[str]  # kept as they are (experience, when signals are not fitted)
+    fitted: list[str]  # scored in at least MIN_APPLIES reports
+    unfitted: tuple[str, ...]  # scored in fewer: their weights are kept
+    x: Array  # the fitted dimensions' scores, NaN where one does not apply
+    derived: bool  # experience is fitted from the signals
+    names: list[str]  # the signals fitted
+    unfitted_signals: tuple[str, ...]
+    s: Array  # the fitted signals' totals
+
+
+def _design(reports: Sequence[Mapping[str, Any]], rubric: Rubric, signals: bool) -> _Design:
+    """The dimension and signal columns a fit can use, each seen in enough reports."""
     scores = [_dimension_scores(r) for r in reports]
     totals = [_signal_totals(r) for r in reports]
     derived = signals and all(t is not None for t in totals)
@@ -231,46 +281,34 @@ def fit_rubric(
     ).reshape(len(scores), len(columns))
     applies = (~np.isnan(x)).sum(axis=0)
     fitted = [d for j, d in enumerate(columns) if applies[j] >= MIN_APPLIES]
-    unfitted = tuple(d for d in columns if d not in fitted)
-    original = normalised(rubric.weights, dict.fromkeys(dims, 0.0))
-    kept_share = sum(original.get(d, 0.0) for d in (*unfitted, *fixed))
 
     s = np.array([[(t or {}).get(k, 0.0) for k in SIGNAL_NAMES] for t in totals])
     s = s.reshape(len(totals), len(SIGNAL_NAMES))
     seen_signals = (s != 0).sum(axis=0) >= MIN_APPLIES
     names = [k for j, k in enumerate(SIGNAL_NAMES) if derived and seen_signals[j]]
-    unfitted_signals = tuple(k for k in SIGNAL_NAMES if derived and k not in names)
-    s = s[:, [SIGNAL_NAMES.index(k) for k in names]]
-    if (not fitted and not names) or kept_share >= 1.0:
-        raise InputError(
-            f"no dimension is scored in at least {MIN_APPLIES} training conversations "
-            f"(scored: {', '.join(d for d in dims if d in seen) or 'none'}); score more conversations"
-        )
+    return _Design(
+        dims=dims,
+        seen=seen,
+        fixed=fixed,
+        fitted=fitted,
+        unfitted=tuple(d for d in columns if d not in fitted),
+        x=x[:, [columns.index(d) for d in fitted]],
+        derived=derived,
+        names=names,
+        unfitted_signals=tuple(k for k in SIGNAL_NAMES if derived and k not in names),
+        s=s[:, [SIGNAL_NAMES.index(k) for k in names]],
+    )
 
-    zd, sd = _standardised(x[:, [columns.index(d) for d in fitted]])
-    zs, ss = _standardised(s)
+
+def _raw_coefficients(
+    design: _Design, y: Array, target: Literal["converted", "rating"], l2: float
+) -> Array:
+    """Fitted coefficients in raw units: the dimensions' (non-negative), then the signals'."""
+    zd, sd = _standardised(design.x)
+    zs, ss = _standardised(design.s)
     z = np.hstack([zd, zs])
-    lower = np.concatenate([np.zeros(len(fitted)), np.full(len(names), -np.inf)])
+    lower = np.concatenate([np.zeros(len(design.fitted)), np.full(len(design.names), -np.inf)])
     fit = _fit_logistic if target == "converted" else _fit_least_squares
     coef = fit(z, y, l2, lower)
     scale = np.concatenate([sd, ss])
-    raw = np.where(scale > 0, coef / np.where(scale > 0, scale, 1.0), 0.0)
-    weights = {d: float(w) for d, w in zip(fitted, raw[: len(fitted)], strict=True)}
-    beta = raw[len(fitted) :]
-    experience = rubric.experience
-    if derived:
-        weights[_EXPERIENCE] = 0.0
-        if np.any(beta != 0):
-            experience, weights[_EXPERIENCE] = _experience(rubric, beta, names, s)
-    if not any(w > 0 for w in weights.values()):
-        raise InputError(
-            f"no dimension relates positively to {target} on the {len(y):,} training "
-            "conversations, so no non-negative weights fit; keep the current rubric"
-        )
-    total = sum(weights.values())
-    out = {d: original.get(d, 0.0) for d in (*unfitted, *fixed)}
-    out.update({d: w / total * (1.0 - kept_share) for d, w in weights.items()})
-    new = rubric.with_weights(
-        {d: out[d] for d in DIMENSIONS if d in out}, experience=experience.model_dump()
-    )
-    return Fit(new, unfitted, unfitted_signals, derived and experience != rubric.experience)
+    return np.where(scale > 0, coef / np.where(scale > 0, scale, 1.0), 0.0)
