@@ -11,7 +11,7 @@ it as a report. As in sentence-transformers, an evaluator is a callable with a p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,11 @@ from copilot.schema import Conversation
 from models.bundle import Bundle, labelled_messages
 from models.nba import IntentBaseline, Turn, nba_examples
 from models.outcome import outcome_features
+
+if TYPE_CHECKING:
+    import random
+
+    from models.scripts import ScriptLibrary
 
 __all__ = ["IntentEvaluator", "classification_metrics", "evaluate_bundle", "nba_turns"]
 
@@ -197,9 +202,48 @@ def retrieval_metrics(
 
         engine = SuggestionEngine(bundle, library, default_checker())
     rng = random.Random(seed)
-    turns: list[tuple[Conversation, int, str]] = []  # (prefix, gold script, intent)
+    turns, total = _gold_turns(bundle, library, conversations, engine.pipeline)
+    if not turns:
+        return {"n": 0, "turns": total, "coverage": 0.0}
+    coverage = len(turns) / total
+    if len(turns) > max_turns:
+        turns = rng.sample(turns, max_turns)
+    methods: tuple[str, ...] = ("engine", "matcher", "bm25", "dense", "random")
+    if bundle.reply_matcher is None:
+        methods = ("engine", "bm25", "dense", "random")
+    run = _RetrievalRun(engine, library, methods, turns, rng)
+    for prefix, gold, intent in turns:
+        run.turn(prefix, gold, intent)
+    out: dict[str, Any] = {
+        "turns": total,
+        "evaluated": len(turns),
+        "coverage": round(coverage, 4),
+        "response_selection_n": len(run.selection["engine"]),
+        "methods": {m: _method_row(run.ranks[m], run.selection[m]) for m in methods},
+    }
+    engine_row = out["methods"]["engine"]
+    out["engine_beats_baselines"] = all(
+        engine_row[m] > out["methods"][b][m]
+        for b in ("bm25", "dense", "random")
+        for m in ("recall@3", "mrr", "R10@1")
+        if engine_row[m] is not None and out["methods"][b][m] is not None
+    )
+    return out
+
+
+def _gold_turns(
+    bundle: Bundle,
+    library: ScriptLibrary,
+    conversations: Sequence[Conversation],
+    pipeline: Any,
+) -> tuple[list[tuple[Conversation, int, str]], int]:
+    """The guide turns of winning conversations whose reply belongs to a mined script.
+
+    Returns:
+        ``([(prefix before the reply, gold script id, customer intent)], guide turns seen)``.
+    """
+    turns: list[tuple[Conversation, int, str]] = []
     total = 0
-    pipeline = engine.pipeline
     for conversation in conversations:
         if conversation.outcome is None or not conversation.outcome.converted:
             continue
@@ -223,79 +267,92 @@ def retrieval_metrics(
             if gold is not None:
                 prefix = conversation.model_copy(update={"messages": messages[:i]})
                 turns.append((prefix, gold, labels[i - 1] or ""))
-    if not turns:
-        return {"n": 0, "turns": total, "coverage": 0.0}
-    coverage = len(turns) / total
-    if len(turns) > max_turns:
-        turns = rng.sample(turns, max_turns)
-    by_intent: dict[str, list[int]] = {}
-    for script in library.scripts:
-        by_intent.setdefault(script.intent, []).append(script.id)
-    methods: tuple[str, ...] = ("engine", "matcher", "bm25", "dense", "random")
-    if bundle.reply_matcher is None:
-        methods = ("engine", "bm25", "dense", "random")
-    ranks: dict[str, list[int | None]] = {m: [] for m in methods}
-    selection: dict[str, list[int]] = {m: [] for m in methods}
-    gold_by_intent: dict[str, list[int]] = {}
-    for _prefix, gold, intent in turns:
-        gold_by_intent.setdefault(intent, []).append(gold)
-    for prefix, gold, intent in turns:
-        signals_intent, actions = engine.signals(prefix)
+    return turns, total
+
+
+class _RetrievalRun:
+    """Each method's rank of the gold script and response-selection rank, turn by turn."""
+
+    def __init__(
+        self,
+        engine: Any,
+        library: ScriptLibrary,
+        methods: tuple[str, ...],
+        turns: Sequence[tuple[Conversation, int, str]],
+        rng: random.Random,
+    ) -> None:
+        self.engine = engine
+        self.methods = methods
+        self.rng = rng
+        self.by_intent: dict[str, list[int]] = {}
+        for script in library.scripts:
+            self.by_intent.setdefault(script.intent, []).append(script.id)
+        self.gold_by_intent: dict[str, list[int]] = {}
+        for _prefix, gold, intent in turns:
+            self.gold_by_intent.setdefault(intent, []).append(gold)
+        self.ranks: dict[str, list[int | None]] = {m: [] for m in methods}
+        self.selection: dict[str, list[int]] = {m: [] for m in methods}
+
+    def turn(self, prefix: Conversation, gold: int, intent: str) -> None:
+        """Rank the scripts for one turn, then pick the true reply among 10 when there are 9 others."""
+        signals_intent, actions = self.engine.signals(prefix)
         probs = {a.label: a.confidence for a in actions}
         predicted = signals_intent["label"]
-        for method in methods:
+        self._rank(prefix, gold, probs, predicted)
+        others = [g for g in set(self.gold_by_intent.get(intent, [])) if g != gold]
+        if len(others) >= 9:
+            candidates = [gold, *self.rng.sample(sorted(others), 9)]
+            self._select(prefix, candidates, probs, predicted)
+
+    def _rank(
+        self, prefix: Conversation, gold: int, probs: dict[str, float], predicted: str | None
+    ) -> None:
+        for method in self.methods:
             if method == "random":
-                pool = list(by_intent.get(predicted or "", []))
-                rng.shuffle(pool)
+                pool = list(self.by_intent.get(predicted or "", []))
+                self.rng.shuffle(pool)
                 ranking = pool
             else:
                 ranking = [
                     r.script.id
-                    for r in engine.rank(prefix, actions=probs, intent=predicted, method=method)
-                ]
-            ranks[method].append(ranking.index(gold) + 1 if gold in ranking else None)
-        others = [g for g in set(gold_by_intent.get(intent, [])) if g != gold]
-        if len(others) >= 9:
-            candidates = [gold, *rng.sample(sorted(others), 9)]
-            for method in methods:
-                if method == "random":
-                    scores = [rng.random() for _ in candidates]
-                else:
-                    scores = engine.score_scripts(
-                        prefix, candidates, method, actions=probs, intent=predicted
+                    for r in self.engine.rank(
+                        prefix, actions=probs, intent=predicted, method=method
                     )
-                # Ties rank the true reply last: a method earns its hits.
-                better = sum(s > scores[0] for s in scores[1:]) + sum(
-                    s == scores[0] for s in scores[1:]
+                ]
+            self.ranks[method].append(ranking.index(gold) + 1 if gold in ranking else None)
+
+    def _select(
+        self,
+        prefix: Conversation,
+        candidates: list[int],
+        probs: dict[str, float],
+        predicted: str | None,
+    ) -> None:
+        for method in self.methods:
+            if method == "random":
+                scores = [self.rng.random() for _ in candidates]
+            else:
+                scores = self.engine.score_scripts(
+                    prefix, candidates, method, actions=probs, intent=predicted
                 )
-                selection[method].append(better + 1)
-    out: dict[str, Any] = {
-        "turns": total,
-        "evaluated": len(turns),
-        "coverage": round(coverage, 4),
-        "response_selection_n": len(selection["engine"]),
-        "methods": {},
+            # Ties rank the true reply last: a method earns its hits.
+            better = sum(s > scores[0] for s in scores[1:]) + sum(
+                s == scores[0] for s in scores[1:]
+            )
+            self.selection[method].append(better + 1)
+
+
+def _method_row(r: list[int | None], sel: list[int]) -> dict[str, float | None]:
+    """One method's Recall@k and MRR@10 of the gold script, and its R10@k."""
+    return {
+        "recall@1": _share(r, 1),
+        "recall@3": _share(r, 3),
+        "recall@10": _share(r, 10),
+        "mrr": round(float(np.mean([1 / x if x and x <= 10 else 0.0 for x in r])), 4),
+        "R10@1": round(float(np.mean([x <= 1 for x in sel])), 4) if sel else None,
+        "R10@2": round(float(np.mean([x <= 2 for x in sel])), 4) if sel else None,
+        "R10@5": round(float(np.mean([x <= 5 for x in sel])), 4) if sel else None,
     }
-    for method in methods:
-        r = ranks[method]
-        sel = selection[method]
-        out["methods"][method] = {
-            "recall@1": _share(r, 1),
-            "recall@3": _share(r, 3),
-            "recall@10": _share(r, 10),
-            "mrr": round(float(np.mean([1 / x if x and x <= 10 else 0.0 for x in r])), 4),
-            "R10@1": round(float(np.mean([x <= 1 for x in sel])), 4) if sel else None,
-            "R10@2": round(float(np.mean([x <= 2 for x in sel])), 4) if sel else None,
-            "R10@5": round(float(np.mean([x <= 5 for x in sel])), 4) if sel else None,
-        }
-    engine_row = out["methods"]["engine"]
-    out["engine_beats_baselines"] = all(
-        engine_row[m] > out["methods"][b][m]
-        for b in ("bm25", "dense", "random")
-        for m in ("recall@3", "mrr", "R10@1")
-        if engine_row[m] is not None and out["methods"][b][m] is not None
-    )
-    return out
 
 
 def _share(ranks: list[int | None], k: int) -> float:
