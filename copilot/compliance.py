@@ -801,85 +801,123 @@ def _parse_rule(raw: Any, node: yaml.Node, source: str) -> Rule:
             f"{source} line {line}: rule id {rid!r} is not valid; use 3-64 lowercase ASCII "
             "letters, digits and underscores starting with a letter (e.g. absolute_claim_ranking)"
         )
+    reader = _RuleReader(raw, node, source, rid)
+    reader.check_keys()
+    kind, severity, explanation = reader.header()
+    lexicon, patterns, exceptions, pii = reader.matchers(kind)
+    return Rule(
+        id=rid,
+        kind=kind,
+        severity=severity,
+        explanation=explanation,
+        lexicon=lexicon,
+        patterns=patterns,
+        pii=pii,
+        exceptions=exceptions,
+        domains=reader.domains(),
+    )
 
-    def fail(what: str, key: str | None = None, item: int | None = None) -> ConfigError:
-        return ConfigError(f"{source} line {_line(node, key, item)}: rule {rid!r}: {what}")
 
-    for key in raw:
-        if key not in _RULE_KEYS:
-            close = difflib.get_close_matches(str(key), _RULE_KEYS, n=1)
+class _RuleReader:
+    """Reads one rule's fields, each checked; errors name the file, line and rule id."""
+
+    def __init__(self, raw: dict[str, Any], node: yaml.Node, source: str, rid: str) -> None:
+        self.raw = raw
+        self.node = node
+        self.source = source
+        self.rid = rid
+
+    def fail(self, what: str, key: str | None = None, item: int | None = None) -> ConfigError:
+        line = _line(self.node, key, item)
+        return ConfigError(f"{self.source} line {line}: rule {self.rid!r}: {what}")
+
+    def check_keys(self) -> None:
+        for key in self.raw:
+            if key not in _RULE_KEYS:
+                close = difflib.get_close_matches(str(key), _RULE_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.fail(
+                    f"unknown key {key!r}{hint}; valid keys: {', '.join(_RULE_KEYS)}", key
+                )
+
+    def header(self) -> tuple[Any, Any, str]:
+        """The rule's kind, severity and (stripped) explanation."""
+        raw, fail = self.raw, self.fail
+        kind = raw.get("kind")
+        if kind not in KINDS:
+            close = difflib.get_close_matches(str(kind), KINDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise fail(f"unknown key {key!r}{hint}; valid keys: {', '.join(_RULE_KEYS)}", key)
-    kind = raw.get("kind")
-    if kind not in KINDS:
-        close = difflib.get_close_matches(str(kind), KINDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise fail(f"unknown kind {kind!r}{hint}; valid kinds: {', '.join(KINDS)}", "kind")
-    severity = raw.get("severity")
-    if severity not in SEVERITIES:
-        raise fail(
-            f"unknown severity {severity!r}; valid severities: {', '.join(SEVERITIES)}", "severity"
-        )
-    explanation = raw.get("explanation")
-    if not isinstance(explanation, str) or not explanation.strip() or "\n" in explanation.strip():
-        raise fail("'explanation' must be one non-empty line of text", "explanation")
+            raise fail(f"unknown kind {kind!r}{hint}; valid kinds: {', '.join(KINDS)}", "kind")
+        severity = raw.get("severity")
+        if severity not in SEVERITIES:
+            raise fail(
+                f"unknown severity {severity!r}; valid severities: {', '.join(SEVERITIES)}",
+                "severity",
+            )
+        explanation = raw.get("explanation")
+        if (
+            not isinstance(explanation, str)
+            or not explanation.strip()
+            or "\n" in explanation.strip()
+        ):
+            raise fail("'explanation' must be one non-empty line of text", "explanation")
+        return kind, severity, explanation.strip()
 
-    def strings(key: str, flatten: bool = False) -> tuple[str, ...]:
-        value = raw.get(key)
+    def strings(self, key: str, flatten: bool = False) -> tuple[str, ...]:
+        """The non-empty strings listed under ``key`` (nested lists flattened when asked)."""
+        value = self.raw.get(key)
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise fail(f"{key!r} must be a list, got {type(value).__name__}", key)
+            raise self.fail(f"{key!r} must be a list, got {type(value).__name__}", key)
         out: list[str] = []
         for i, item in enumerate(value):
             items = item if flatten and isinstance(item, list) else [item]
             for one in items:
                 if not isinstance(one, str) or not one:
-                    raise fail(f"{key}[{i}] must be a non-empty string, got {one!r}", key, i)
+                    raise self.fail(f"{key}[{i}] must be a non-empty string, got {one!r}", key, i)
                 out.append(one)
         return tuple(out)
 
-    lexicon = strings("lexicon")
-    patterns = strings("patterns")
-    exceptions = strings("exceptions", flatten=True)
-    pii = strings("pii")
-    for i, kind_name in enumerate(pii):
-        if kind_name not in PII_PLACEHOLDERS:
-            raise fail(
-                f"unknown pii kind {kind_name!r}; valid kinds: {', '.join(PII_PLACEHOLDERS)}",
-                "pii",
-                i,
-            )
-    if pii and kind != "data_exposure":
-        raise fail(f"'pii' is only for data_exposure rules, not {kind!r}", "pii")
-    if not (lexicon or patterns or pii):
-        raise fail("a rule needs at least one of 'lexicon', 'patterns' or 'pii'")
-    for key, regexes in (("patterns", patterns), ("exceptions", exceptions)):
-        for i, regex in enumerate(regexes):
-            problem = _regex_problem(regex)
-            if problem:
-                item = i if key == "patterns" else None  # exceptions may be flattened lists
-                raise fail(f"{key}[{i}] {regex!r}: {problem}", key, item)
-    domains_raw = raw.get("domains")
-    domains: frozenset[str] | None = None
-    if domains_raw is not None:
+    def matchers(
+        self, kind: str
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """``(lexicon, patterns, exceptions, pii)``: at least one matcher, every regex usable."""
+        fail = self.fail
+        lexicon = self.strings("lexicon")
+        patterns = self.strings("patterns")
+        exceptions = self.strings("exceptions", flatten=True)
+        pii = self.strings("pii")
+        for i, kind_name in enumerate(pii):
+            if kind_name not in PII_PLACEHOLDERS:
+                raise fail(
+                    f"unknown pii kind {kind_name!r}; valid kinds: {', '.join(PII_PLACEHOLDERS)}",
+                    "pii",
+                    i,
+                )
+        if pii and kind != "data_exposure":
+            raise fail(f"'pii' is only for data_exposure rules, not {kind!r}", "pii")
+        if not (lexicon or patterns or pii):
+            raise fail("a rule needs at least one of 'lexicon', 'patterns' or 'pii'")
+        for key, regexes in (("patterns", patterns), ("exceptions", exceptions)):
+            for i, regex in enumerate(regexes):
+                problem = _regex_problem(regex)
+                if problem:
+                    item = i if key == "patterns" else None  # exceptions may be flattened lists
+                    raise fail(f"{key}[{i}] {regex!r}: {problem}", key, item)
+        return lexicon, patterns, exceptions, pii
+
+    def domains(self) -> frozenset[str] | None:
+        """The domains the rule is limited to; ``None``: every domain."""
+        domains_raw = self.raw.get("domains")
+        if domains_raw is None:
+            return None
         if not isinstance(domains_raw, list) or not domains_raw:
-            raise fail("'domains' must be a non-empty list such as [beauty, baby]", "domains")
+            raise self.fail("'domains' must be a non-empty list such as [beauty, baby]", "domains")
         for i, d in enumerate(domains_raw):
             if not isinstance(d, str) or _DOMAIN.fullmatch(d) is None:
-                raise fail(f"domain {d!r} is not a lowercase ASCII id", "domains", i)
-        domains = frozenset(domains_raw)
-    return Rule(
-        id=rid,
-        kind=kind,
-        severity=severity,
-        explanation=explanation.strip(),
-        lexicon=lexicon,
-        patterns=patterns,
-        pii=pii,
-        exceptions=exceptions,
-        domains=domains,
-    )
+                raise self.fail(f"domain {d!r} is not a lowercase ASCII id", "domains", i)
+        return frozenset(domains_raw)
 
 
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=")
