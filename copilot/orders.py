@@ -268,40 +268,13 @@ def attribute(
     """
     hours = check_hours(hours)
     spans = _merge_spans(conversations)
-    by_customer: dict[str, list[ConversationSpan]] = defaultdict(list)
-    no_customer = no_time = 0
-    for span in spans.values():
-        if span.customer_id is None:
-            no_customer += 1
-        elif not span.stamps:
-            no_time += 1
-        else:
-            by_customer[span.customer_id].append(span)
-
-    distinct: dict[str, Order] = {}
-    total_rows = 0
-    for order in orders:
-        total_rows += 1
-        distinct.pop(order.order_id, None)  # the last occurrence keeps its place in the order
-        distinct[order.order_id] = order
+    by_customer, no_customer, no_time = _by_customer(spans)
+    distinct, total_rows = _distinct_orders(orders)
     window = timedelta(hours=hours)
     matches = [
         _match(order, by_customer.get(order.customer_id, []), window) for order in distinct.values()
     ]
-
-    amounts: dict[str, float] = defaultdict(float)
-    for match in matches:
-        if match.conversation_id is not None:
-            amounts[match.conversation_id] += match.amount
-    outcomes: dict[str, Outcome] = {}
-    for customer_spans in by_customer.values():
-        for span in customer_spans:
-            cid = span.conversation_id
-            outcomes[cid] = (
-                Outcome(converted=True, order_amount=round(amounts[cid], 2))
-                if cid in amounts
-                else Outcome(converted=False)
-            )
+    outcomes, amounts = _outcomes(by_customer, matches)
     reasons: Counter[str] = Counter(m.reason for m in matches if m.reason is not None)
     attributed = [m for m in matches if m.conversation_id is not None]
     counts = {
@@ -323,6 +296,53 @@ def attribute(
         },
     }
     return AttributionResult(hours=float(hours), outcomes=outcomes, matches=matches, counts=counts)
+
+
+def _by_customer(
+    spans: dict[str, ConversationSpan],
+) -> tuple[dict[str, list[ConversationSpan]], int, int]:
+    """The spans an order can go to, by customer; and how many lack a customer, or a time."""
+    by_customer: dict[str, list[ConversationSpan]] = defaultdict(list)
+    no_customer = no_time = 0
+    for span in spans.values():
+        if span.customer_id is None:
+            no_customer += 1
+        elif not span.stamps:
+            no_time += 1
+        else:
+            by_customer[span.customer_id].append(span)
+    return by_customer, no_customer, no_time
+
+
+def _distinct_orders(orders: Iterable[Order]) -> tuple[dict[str, Order], int]:
+    """Each ``order_id``'s last row, in the order of those rows; and the number of rows read."""
+    distinct: dict[str, Order] = {}
+    total_rows = 0
+    for order in orders:
+        total_rows += 1
+        distinct.pop(order.order_id, None)  # the last occurrence keeps its place in the order
+        distinct[order.order_id] = order
+    return distinct, total_rows
+
+
+def _outcomes(
+    by_customer: dict[str, list[ConversationSpan]], matches: list[OrderMatch]
+) -> tuple[dict[str, Outcome], dict[str, float]]:
+    """Each span's outcome, and the amount each converted conversation was paid."""
+    amounts: dict[str, float] = defaultdict(float)
+    for match in matches:
+        if match.conversation_id is not None:
+            amounts[match.conversation_id] += match.amount
+    outcomes: dict[str, Outcome] = {}
+    for customer_spans in by_customer.values():
+        for span in customer_spans:
+            cid = span.conversation_id
+            outcomes[cid] = (
+                Outcome(converted=True, order_amount=round(amounts[cid], 2))
+                if cid in amounts
+                else Outcome(converted=False)
+            )
+    return outcomes, amounts
 
 
 def check_hours(hours: float) -> float:
