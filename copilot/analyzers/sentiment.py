@@ -178,94 +178,13 @@ class SentimentLexicon:
                 f"{source}: unknown section(s) {unknown}; valid sections: {', '.join(_TOP_KEYS)}"
             )
         self._settings = _parse_settings(data.get("settings") or {}, source)
-        entries: dict[str, tuple[_Token, str]] = {}  # folded text -> (token, section)
-        sizes: dict[str, int] = {}
-
-        def add(
-            section: str, raw: object, kind: int, weight: float, on_negative: float = 0.0
-        ) -> None:
-            if not isinstance(raw, str) or not raw.strip():
-                hint = (
-                    " (quote it: YAML reads it as a number or boolean)"
-                    if isinstance(raw, int | float)
-                    else ""
-                )
-                raise ConfigError(
-                    f"{source}: {section} entry {raw!r} is not a non-empty string{hint}"
-                )
-            text = _fold(raw).replace("\ufe0f", "") if kind == _SYMBOL else _fold(raw)
-            if not text:
-                raise ConfigError(f"{source}: {section} entry {raw!r} is empty once normalised")
-            if text in entries:
-                other = entries[text][1]
-                raise ConfigError(
-                    f"{source}: {raw!r} is listed twice ({other} and {section}); keep one"
-                )
-            if text[0] in self._settings.breaks and kind != _SYMBOL:
-                raise ConfigError(
-                    f"{source}: {section} entry {raw!r} starts with a break character"
-                )
-            token = _Token(
-                text,
-                kind,
-                weight,
-                on_negative,
-                ascii_start=_is_word_char(text[0]),
-                ascii_end=_is_word_char(text[-1]),
-            )
-            entries[text] = (token, section)
-            sizes[section] = sizes.get(section, 0) + 1
-
-        for section, sign in (("positive", 1.0), ("negative", -1.0)):
-            for weight, words in _weight_groups(data.get(section), section, source):
-                for word in words:
-                    add(section, word, _POLAR, sign * weight)
-        for section, kind in (("neutral", _NEUTRAL), ("questions", _QUESTION)):
-            for word in _string_list(data.get(section), section, source):
-                add(section, word, kind, 0.0)
-        for word in _string_list(data.get("contrast"), "contrast", source):
-            add("contrast", word, _CONTRAST, 0.0)
-        for word, value in _mapping(data.get("negators"), "negators", source).items():
-            on_pos, on_neg = _negator_factors(word, value, self._settings.litotes, source)
-            add("negators", word, _NEGATOR, on_pos, on_neg)
-        for word, value in _mapping(data.get("degree"), "degree", source).items():
-            add("degree", word, _DEGREE, _number(value, f"degree {word!r}", source, 0.0, 5.0))
-        for name, value in _mapping(data.get("stickers"), "stickers", source).items():
-            if str(name) not in STICKER_NAMES:
-                raise ConfigError(
-                    f"{source}: unknown sticker {name!r}; stickers are WeChat's built-in names "
-                    "(copilot.text.STICKER_NAMES), written without brackets"
-                )
-            add("stickers", f"[{name}]", _SYMBOL, _number(value, f"sticker {name!r}", source))
-        for char, value in _mapping(data.get("emoji"), "emoji", source).items():
-            add("emoji", char, _SYMBOL, _number(value, f"emoji {char!r}", source))
-
-        # Offsets inside an entry where a polarity word may start that runs past the entry's end:
-        # 很好|看 is better read 很 + 好看, 并不|好 as 并 + 不好, 不太好|看 as 不太 + 好看.
-        polar_prefixes = {
-            text[:m]
-            for text, (token, _) in entries.items()
-            if token.kind == _POLAR
-            for m in range(1, len(text))
-        }
-        for text, (token, section) in list(entries.items()):
-            splits = tuple(k for k in range(1, len(text)) if text[k:] in polar_prefixes)
-            if splits and token.kind in (_POLAR, _NEGATOR, _DEGREE):  # masks stay whole
-                entries[text] = (dataclasses.replace(token, splits=splits), section)
+        table = _EntryTable(source, self._settings.breaks)
+        table.add_sections(data, self._settings.litotes)
+        entries = _with_splits(table.entries)
+        sizes = table.sizes
         self._entries = {text: token for text, (token, _) in entries.items()}
-        self._trie: dict[str, Any] = {}
-        for text, (token, _) in entries.items():
-            node = self._trie
-            for char in text:
-                node = node.setdefault(char, {})
-            node[_END] = token
-        firsts = {text[0] for text in entries} | set(self._settings.breaks)
-        bmp = "".join(re.escape(c) for c in sorted(firsts) if c <= "\uffff")
-        astral = "".join(re.escape(c) for c in sorted(firsts) if c > "\uffff")
-        # sre keeps a bitmap for a class of BMP characters but walks a class with astral members
-        # range by range, so the emoji of the supplementary planes sit behind a look-ahead.
-        gate = f"[{bmp}]" + (f"|(?=[{_ASTRAL}])[{astral}]" if astral else "")
-        self._gate = re.compile(gate)
+        self._trie = _trie(entries)
+        self._gate = _gate(entries, self._settings.breaks)
 
         patterns = _patterns(data.get("patterns"), source)
         self._pattern_weights = [weight for _, weight in patterns]
@@ -495,6 +414,115 @@ class SentimentLexicon:
 
 
 # ------------------------------------------------------------------------------- parsing
+
+
+class _EntryTable:
+    """The lexicon's entries as they are read: folded text -> (token, section), each checked."""
+
+    def __init__(self, source: str, breaks: frozenset[str]) -> None:
+        self.source = source
+        self.breaks = breaks
+        self.entries: dict[str, tuple[_Token, str]] = {}
+        self.sizes: dict[str, int] = {}
+
+    def add_sections(self, data: Mapping[str, Any], litotes: float) -> None:
+        """Add every word section of the document, in the order the sections are listed."""
+        add, source = self.add, self.source
+        for section, sign in (("positive", 1.0), ("negative", -1.0)):
+            for weight, words in _weight_groups(data.get(section), section, source):
+                for word in words:
+                    add(section, word, _POLAR, sign * weight)
+        for section, kind in (("neutral", _NEUTRAL), ("questions", _QUESTION)):
+            for word in _string_list(data.get(section), section, source):
+                add(section, word, kind, 0.0)
+        for word in _string_list(data.get("contrast"), "contrast", source):
+            add("contrast", word, _CONTRAST, 0.0)
+        for word, value in _mapping(data.get("negators"), "negators", source).items():
+            on_pos, on_neg = _negator_factors(word, value, litotes, source)
+            add("negators", word, _NEGATOR, on_pos, on_neg)
+        for word, value in _mapping(data.get("degree"), "degree", source).items():
+            add("degree", word, _DEGREE, _number(value, f"degree {word!r}", source, 0.0, 5.0))
+        for name, value in _mapping(data.get("stickers"), "stickers", source).items():
+            if str(name) not in STICKER_NAMES:
+                raise ConfigError(
+                    f"{source}: unknown sticker {name!r}; stickers are WeChat's built-in names "
+                    "(copilot.text.STICKER_NAMES), written without brackets"
+                )
+            add("stickers", f"[{name}]", _SYMBOL, _number(value, f"sticker {name!r}", source))
+        for char, value in _mapping(data.get("emoji"), "emoji", source).items():
+            add("emoji", char, _SYMBOL, _number(value, f"emoji {char!r}", source))
+
+    def add(
+        self, section: str, raw: object, kind: int, weight: float, on_negative: float = 0.0
+    ) -> None:
+        """Add one entry; refuse a non-string, an empty one, a duplicate, or a leading break."""
+        source, entries = self.source, self.entries
+        if not isinstance(raw, str) or not raw.strip():
+            hint = (
+                " (quote it: YAML reads it as a number or boolean)"
+                if isinstance(raw, int | float)
+                else ""
+            )
+            raise ConfigError(f"{source}: {section} entry {raw!r} is not a non-empty string{hint}")
+        text = _fold(raw).replace("\ufe0f", "") if kind == _SYMBOL else _fold(raw)
+        if not text:
+            raise ConfigError(f"{source}: {section} entry {raw!r} is empty once normalised")
+        if text in entries:
+            other = entries[text][1]
+            raise ConfigError(
+                f"{source}: {raw!r} is listed twice ({other} and {section}); keep one"
+            )
+        if text[0] in self.breaks and kind != _SYMBOL:
+            raise ConfigError(f"{source}: {section} entry {raw!r} starts with a break character")
+        token = _Token(
+            text,
+            kind,
+            weight,
+            on_negative,
+            ascii_start=_is_word_char(text[0]),
+            ascii_end=_is_word_char(text[-1]),
+        )
+        entries[text] = (token, section)
+        self.sizes[section] = self.sizes.get(section, 0) + 1
+
+
+def _with_splits(entries: dict[str, tuple[_Token, str]]) -> dict[str, tuple[_Token, str]]:
+    """The entries, each word or modifier marked with the offsets where a polarity word may start
+    that runs past its end: 很好|看 is better read 很 + 好看, 并不|好 as 并 + 不好, 不太好|看 as
+    不太 + 好看."""
+    polar_prefixes = {
+        text[:m]
+        for text, (token, _) in entries.items()
+        if token.kind == _POLAR
+        for m in range(1, len(text))
+    }
+    for text, (token, section) in list(entries.items()):
+        splits = tuple(k for k in range(1, len(text)) if text[k:] in polar_prefixes)
+        if splits and token.kind in (_POLAR, _NEGATOR, _DEGREE):  # masks stay whole
+            entries[text] = (dataclasses.replace(token, splits=splits), section)
+    return entries
+
+
+def _trie(entries: dict[str, tuple[_Token, str]]) -> dict[str, Any]:
+    """A character trie of the entries; each entry's last node holds its token under ``_END``."""
+    trie: dict[str, Any] = {}
+    for text, (token, _) in entries.items():
+        node = trie
+        for char in text:
+            node = node.setdefault(char, {})
+        node[_END] = token
+    return trie
+
+
+def _gate(entries: dict[str, tuple[_Token, str]], breaks: frozenset[str]) -> re.Pattern[str]:
+    """A character class of every entry's first character and the breaks: where a scan stops."""
+    firsts = {text[0] for text in entries} | set(breaks)
+    bmp = "".join(re.escape(c) for c in sorted(firsts) if c <= "\uffff")
+    astral = "".join(re.escape(c) for c in sorted(firsts) if c > "\uffff")
+    # sre keeps a bitmap for a class of BMP characters but walks a class with astral members
+    # range by range, so the emoji of the supplementary planes sit behind a look-ahead.
+    gate = f"[{bmp}]" + (f"|(?=[{_ASTRAL}])[{astral}]" if astral else "")
+    return re.compile(gate)
 
 
 def _parse_settings(raw: object, source: str) -> _Settings:
