@@ -255,24 +255,9 @@ class SentimentLexicon:
 
     def _raw(self, view: str, trace: list[list[Any]] | None) -> float:
         """The raw (unsquashed) sum of one folded message; fills ``trace`` when given."""
-        s = self._settings
-        spans: list[tuple[int, int]] = []
-        extra = 0.0  # stickers, emoji and patterns: not modified, damped or contrasted
-        if self._pattern is not None:
-            for m in self._pattern.finditer(view):
-                weight = self._pattern_weights[(m.lastindex or 1) - 1]
-                spans.append(m.span())
-                extra += weight
-                if trace is not None:
-                    trace.append([m.group(), weight])
-        words = 0.0  # closed clauses
-        clause = 0.0  # the open clause
-        question = False
-        mods: list[_Token] = []
-        mods_end = -1
-        open_entries: list[list[Any]] = []  # trace entries of the open clause's words
-        closed_entries: list[list[Any]] = []  # trace entries of closed clauses' words
-        search, root, breaks, n = self._gate.search, self._trie, s.breaks, len(view)
+        spans, extra = self._pattern_hits(view, trace)
+        clauses = _Clauses(self, trace, spans, extra)
+        search, root, breaks, n = self._gate.search, self._trie, self._settings.breaks, len(view)
         pos = 0
         while (found := search(view, pos)) is not None:
             i = found.start()
@@ -283,14 +268,13 @@ class SentimentLexicon:
                 and _is_word_char(view[i - 1])
                 and _is_word_char(view[i + 1])
             ):  # a space between two ASCII words is not a break ("not good")
-                words = self._close(words, clause, question, open_entries, closed_entries)
-                clause, question, mods = 0.0, False, []
+                clauses.close_clause()
                 pos = i + 1
                 continue
             node: dict[str, Any] | None = root
             token: _Token | None = None
             end = j = i
-            while j < n and node is not None:
+            while j < n and node is not None:  # the longest entry starting at i
                 node = node.get(view[j])
                 j += 1
                 if node is not None and _END in node:
@@ -304,56 +288,31 @@ class SentimentLexicon:
             if token.splits:
                 split = self._split(view, i, end, token.splits)
                 if split:  # read the entry's head as a modifier (if it is one), then the word
-                    head = self._entries.get(view[i:split])
-                    if head is not None and head.kind in (_NEGATOR, _DEGREE):
-                        if mods and i != mods_end:
-                            mods = []
-                        mods.append(head)
-                        mods_end = split
-                    else:
-                        mods = []
+                    clauses.head(self._entries.get(view[i:split]), i, split)
                     pos = split
                     continue
             pos = end
-            kind = token.kind
-            if kind == _POLAR:
-                if spans and any(a < end and i < b for a, b in spans):
-                    mods = []
-                    continue  # the pattern around it carries the sentiment
-                weight = token.weight
-                label = token.text
-                if mods:
-                    if i - mods_end <= s.window:
-                        weight = self._modified(weight, mods)
-                        label = "+".join(m.text for m in mods) + "+" + label
-                    mods = []
-                clause += weight
+            clauses.read(token, i, end)
+        return self._emphasis(view, clauses.total(), trace)
+
+    def _pattern_hits(
+        self, view: str, trace: list[list[Any]] | None
+    ) -> tuple[list[tuple[int, int]], float]:
+        """The spans the patterns match, and the sum of their weights."""
+        spans: list[tuple[int, int]] = []
+        extra = 0.0
+        if self._pattern is not None:
+            for m in self._pattern.finditer(view):
+                weight = self._pattern_weights[(m.lastindex or 1) - 1]
+                spans.append(m.span())
+                extra += weight
                 if trace is not None:
-                    entry: list[Any] = [label, weight]
-                    trace.append(entry)
-                    open_entries.append(entry)
-            elif kind in (_NEGATOR, _DEGREE):
-                if mods and i != mods_end:  # modifiers form one unbroken run
-                    mods = []
-                mods.append(token)
-                mods_end = end
-            elif kind == _SYMBOL:
-                extra += token.weight
-                mods = []
-                if trace is not None:
-                    trace.append([token.text, token.weight])
-            elif kind == _QUESTION:
-                question = True
-                mods = []
-            elif kind == _CONTRAST:
-                words = self._close(words, clause, question, open_entries, closed_entries)
-                words *= s.contrast_before
-                for entry in closed_entries:
-                    entry[1] *= s.contrast_before
-                clause, question, mods = 0.0, False, []
-            else:  # neutral: masks what it covers
-                mods = []
-        raw = self._close(words, clause, question, open_entries, closed_entries) + extra
+                    trace.append([m.group(), weight])
+        return spans, extra
+
+    def _emphasis(self, view: str, raw: float, trace: list[list[Any]] | None) -> float:
+        """``raw`` as the punctuation cues strengthen it (``!``, ``??``), or ``???`` alone."""
+        s = self._settings
         before = raw
         if raw:
             bangs = min(view.count("!"), s.exclamation_cap)
@@ -414,6 +373,102 @@ class SentimentLexicon:
 
 
 # ------------------------------------------------------------------------------- parsing
+
+
+class _Clauses:
+    """The running sums of one message as :meth:`SentimentLexicon._raw` reads its entries.
+
+    Words add to the open clause, modified by the unbroken run of negators and degree words
+    before them; a break closes the clause (damped when it asks), a contrast word also weakens
+    every clause before it. Stickers, emoji and patterns add to ``extra``, untouched.
+    """
+
+    def __init__(
+        self,
+        lexicon: SentimentLexicon,
+        trace: list[list[Any]] | None,
+        spans: list[tuple[int, int]],
+        extra: float,
+    ) -> None:
+        self.lexicon = lexicon
+        self.trace = trace
+        self.spans = spans  # where patterns matched: the words inside them do not count
+        self.extra = extra  # stickers, emoji and patterns: not modified, damped or contrasted
+        self.words = 0.0  # closed clauses
+        self.clause = 0.0  # the open clause
+        self.question = False
+        self.mods: list[_Token] = []
+        self.mods_end = -1
+        self.open_entries: list[list[Any]] = []  # trace entries of the open clause's words
+        self.closed_entries: list[list[Any]] = []  # trace entries of closed clauses' words
+
+    def close_clause(self) -> None:
+        self.words = self.lexicon._close(
+            self.words, self.clause, self.question, self.open_entries, self.closed_entries
+        )
+        self.clause, self.question, self.mods = 0.0, False, []
+
+    def head(self, head: _Token | None, i: int, split: int) -> None:
+        """The head of an entry split before a polarity word: a modifier, or nothing."""
+        if head is not None and head.kind in (_NEGATOR, _DEGREE):
+            self._modifier(head, i, split)
+        else:
+            self.mods = []
+
+    def _modifier(self, token: _Token, i: int, end: int) -> None:
+        if self.mods and i != self.mods_end:  # modifiers form one unbroken run
+            self.mods = []
+        self.mods.append(token)
+        self.mods_end = end
+
+    def read(self, token: _Token, i: int, end: int) -> None:
+        """Count the entry ``token`` found at ``[i, end)``."""
+        kind = token.kind
+        if kind == _POLAR:
+            self._polar(token, i, end)
+        elif kind in (_NEGATOR, _DEGREE):
+            self._modifier(token, i, end)
+        elif kind == _SYMBOL:
+            self.extra += token.weight
+            self.mods = []
+            if self.trace is not None:
+                self.trace.append([token.text, token.weight])
+        elif kind == _QUESTION:
+            self.question = True
+            self.mods = []
+        elif kind == _CONTRAST:
+            self.close_clause()
+            factor = self.lexicon._settings.contrast_before
+            self.words *= factor
+            for entry in self.closed_entries:
+                entry[1] *= factor
+        else:  # neutral: masks what it covers
+            self.mods = []
+
+    def _polar(self, token: _Token, i: int, end: int) -> None:
+        if self.spans and any(a < end and i < b for a, b in self.spans):
+            self.mods = []
+            return  # the pattern around it carries the sentiment
+        weight = token.weight
+        label = token.text
+        mods = self.mods
+        if mods:
+            if i - self.mods_end <= self.lexicon._settings.window:
+                weight = self.lexicon._modified(weight, mods)
+                label = "+".join(m.text for m in mods) + "+" + label
+            self.mods = []
+        self.clause += weight
+        if self.trace is not None:
+            entry: list[Any] = [label, weight]
+            self.trace.append(entry)
+            self.open_entries.append(entry)
+
+    def total(self) -> float:
+        """Every clause closed, plus the extras."""
+        words = self.lexicon._close(
+            self.words, self.clause, self.question, self.open_entries, self.closed_entries
+        )
+        return words + self.extra
 
 
 class _EntryTable:
