@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -34,6 +34,9 @@ from copilot.batch.parts import (
     write_json_atomic,
 )
 from copilot.errors import BrokenInputError, BundleError, ConfigError, InputError
+
+if TYPE_CHECKING:
+    from copilot.io.readers import ConversationReader
 
 __all__ = ["ENGINES", "JobSummary", "ProgressCallback", "ScoreJob", "score_file"]
 
@@ -347,84 +350,130 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
         reader.close()
         raise
     try:
+        feed = _Feed(job, reader, work, progress)
+        _run_engine(job, feed, work)
+        summary = _merge(job, feed, work, manifest, output_format, resumed, started)
+    except BaseException:
+        reader.close()
+        _release_failed(work, resumed)
+        raise
+    work.remove()
+    _log_finished(summary, output)
+    return summary
+
+
+class _Feed:
+    """The input's chunks still to score; those a resumed job finished are counted and skipped."""
+
+    def __init__(
+        self,
+        job: ScoreJob,
+        reader: ConversationReader,
+        work: WorkDir,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.reader = reader
+        self.batch_size = job.batch_size
         total = (
             _count_lines(Path(job.input))
             if reader.format == "jsonl" and str(job.input) != "-"
             else None
         )
-        done_before = work.completed()
-        state = _Progress(progress, total)
-        sizes: list[int] = []
-        broken: list[BrokenInputError] = []
+        self.done_before = work.completed()
+        self.state = _Progress(progress, total)
+        self.sizes: list[int] = []  # items per chunk, every chunk read
+        self.broken: list[BrokenInputError] = []
 
-        def readable() -> Iterator[Item]:
-            # An input that breaks off part-way ends the stream there; the items read before
-            # the break are scored and merged, and the summary reports the break.
-            try:
-                yield from reader
-            except BrokenInputError as exc:
-                broken.append(exc)
+    def _readable(self) -> Iterator[Item]:
+        # An input that breaks off part-way ends the stream there; the items read before
+        # the break are scored and merged, and the summary reports the break.
+        try:
+            yield from self.reader
+        except BrokenInputError as exc:
+            self.broken.append(exc)
 
-        def pending() -> Iterator[Chunk]:
-            with reader:
-                for chunk in iter_chunks(readable(), job.batch_size):
-                    sizes.append(len(chunk.items))
-                    if chunk.index in done_before:
-                        state.advance(len(chunk.items), fresh=False)
-                    else:
-                        yield chunk
+    def pending(self) -> Iterator[Chunk]:
+        """The chunks to score, read lazily; closes the reader when the input ends."""
+        with self.reader:
+            for chunk in iter_chunks(self._readable(), self.batch_size):
+                self.sizes.append(len(chunk.items))
+                if chunk.index in self.done_before:
+                    self.state.advance(len(chunk.items), fresh=False)
+                else:
+                    yield chunk
 
-        def on_done(result: ChunkResult) -> None:
-            state.advance(result.items, fresh=True)
-            checkpoint(f"chunk-done-{state.chunks_fresh}")
+    def on_done(self, result: ChunkResult) -> None:
+        """Count a chunk the engine finished."""
+        self.state.advance(result.items, fresh=True)
+        checkpoint(f"chunk-done-{self.state.chunks_fresh}")
 
-        spec = ScorerSpec(
-            str(job.bundle.resolve()),
-            str(job.rubric.resolve()) if job.rubric is not None else None,
-            job.scorer,
+
+def _run_engine(job: ScoreJob, feed: _Feed, work: WorkDir) -> None:
+    """Score the pending chunks into parts with the job's engine (local processes or Ray)."""
+    spec = ScorerSpec(
+        str(job.bundle.resolve()),
+        str(job.rubric.resolve()) if job.rubric is not None else None,
+        job.scorer,
+    )
+    if job.engine == "ray":
+        from copilot.batch.ray_engine import run_ray
+
+        run_ray(
+            spec,
+            feed.pending(),
+            work,
+            job.workers,
+            feed.on_done,
+            address=job.ray_address,
+            batch_size=min(job.batch_size, 256),
         )
-        if job.engine == "ray":
-            from copilot.batch.ray_engine import run_ray
+    else:
+        run_local(spec, feed.pending(), work, job.workers, feed.on_done)
 
-            run_ray(
-                spec,
-                pending(),
-                work,
-                job.workers,
-                on_done,
-                address=job.ray_address,
-                batch_size=min(job.batch_size, 256),
-            )
-        else:
-            run_local(spec, pending(), work, job.workers, on_done)
-        # Every chunk has its part now; merge_parts checks each holds its whole chunk.
-        merged = state.merging(sum(sizes))
-        stats = merge_parts(work, sizes, output, output_format, on_part=merged)
-        elapsed = time.perf_counter() - started
-        summary = _summary(
-            job,
-            manifest,
-            reader.summary.to_dict(),
-            stats,
-            elapsed,
-            fresh=state.fresh,
-            chunks=len(sizes),
-            reused=len(done_before & set(range(len(sizes)))),
-            resumed=resumed,
-            input_error=str(broken[0]) if broken else None,
-        )
-        write_json_atomic(summary_path(output), summary.to_dict())
-        checkpoint("merge-summary")
-    except BaseException:
-        reader.close()
-        if not resumed and not work.completed():
-            # Failed before finishing any chunk (a bad rubric, a bundle a worker cannot load):
-            # there is nothing to resume, so leave no work directory to trip the next run.
-            work.remove()
-        else:
-            work.unlock()
-        raise
-    work.remove()
+
+def _merge(
+    job: ScoreJob,
+    feed: _Feed,
+    work: WorkDir,
+    manifest: Mapping[str, Any],
+    output_format: str,
+    resumed: bool,
+    started: float,
+) -> JobSummary:
+    """Merge the parts into the output and write the summary beside it."""
+    # Every chunk has its part now; merge_parts checks each holds its whole chunk.
+    sizes = feed.sizes
+    merged = feed.state.merging(sum(sizes))
+    stats = merge_parts(work, sizes, job.output, output_format, on_part=merged)
+    elapsed = time.perf_counter() - started
+    summary = _summary(
+        job,
+        manifest,
+        feed.reader.summary.to_dict(),
+        stats,
+        elapsed,
+        fresh=feed.state.fresh,
+        chunks=len(sizes),
+        reused=len(feed.done_before & set(range(len(sizes)))),
+        resumed=resumed,
+        input_error=str(feed.broken[0]) if feed.broken else None,
+    )
+    write_json_atomic(summary_path(job.output), summary.to_dict())
+    checkpoint("merge-summary")
+    return summary
+
+
+def _release_failed(work: WorkDir, resumed: bool) -> None:
+    """Unlock the work directory of a failed job, or remove it when there is nothing to resume."""
+    if not resumed and not work.completed():
+        # Failed before finishing any chunk (a bad rubric, a bundle a worker cannot load):
+        # there is nothing to resume, so leave no work directory to trip the next run.
+        work.remove()
+    else:
+        work.unlock()
+
+
+def _log_finished(summary: JobSummary, output: Path) -> None:
     logger.info(
         "scored %d, quarantined %d of %d in %.1fs -> %s",
         summary.scored,
@@ -435,7 +484,6 @@ def score_file(job: ScoreJob, progress: ProgressCallback | None = None) -> JobSu
     )
     if summary.input_error is not None:
         logger.warning("the input broke off after %d items: %s", summary.read, summary.input_error)
-    return summary
 
 
 def _summary(
