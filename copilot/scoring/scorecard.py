@@ -588,6 +588,27 @@ def build_scorecards(
         >>> cards = build_scorecards(reports, by="store", since=date(2026, 3, 1), period="day")
         >>> cards[0].overall, cards[0].trend[-1].overall
     """
+    _check_card_options(by, period, worst_k, best_k, since, until)
+    window = _Window(since, until)
+    wanted = None if ids is None else list(dict.fromkeys(ids))
+    scan = _Scan(by, window, period, wanted, worst_k, best_k)
+    for report in reports:
+        scan.read(report)
+    scan.check_found(wanted, since, until)
+    accs = scan.accs
+    order = [e for e in wanted if e in accs] if wanted else sorted(accs)
+    return [accs[e].card(by, e, window, period, scan.names) for e in order]
+
+
+def _check_card_options(
+    by: str,
+    period: str,
+    worst_k: int,
+    best_k: int,
+    since: date | datetime | None,
+    until: date | datetime | None,
+) -> None:
+    """Refuse an unknown grouping or period, a negative k, or a window that ends before it starts."""
     if by not in _ID_KEY:
         raise InputError(f"by must be 'guide' or 'store', got {by!r}")
     if period not in _PERIODS:
@@ -598,67 +619,99 @@ def build_scorecards(
         raise InputError(
             f"since ({since.isoformat()}) is after until ({until.isoformat()}); swap them"
         )
-    window = _Window(since, until)
-    wanted = None if ids is None else list(dict.fromkeys(ids))
-    wanted_set = None if wanted is None else set(wanted)
-    key, related_key = _ID_KEY[by], _RELATED_KEY[by]
-    accs: dict[str, _Acc] = {}
-    names: dict[str, str] = {}
-    seen: set[str] = set()
-    total = 0
-    span: list[datetime] = []  # [earliest, latest] of every dated report, for the error message
-    span_raw: list[str] = ["", ""]
-    for report in reports:
-        total += 1
-        entity = report.get(key)
+
+
+class _Scan:
+    """One pass over the reports: an accumulator per entity in the window, and what the error
+    messages need (every entity seen, the number of reports, the span of their dates)."""
+
+    def __init__(
+        self,
+        by: GroupBy,
+        window: _Window,
+        period: Period,
+        wanted: list[str] | None,
+        worst_k: int,
+        best_k: int,
+    ) -> None:
+        self.by = by
+        self.window = window
+        self.period = period
+        self.wanted_set = None if wanted is None else set(wanted)
+        self.worst_k = worst_k
+        self.best_k = best_k
+        self.key, self.related_key = _ID_KEY[by], _RELATED_KEY[by]
+        self.accs: dict[str, _Acc] = {}
+        self.names: dict[str, str] = {}
+        self.seen: set[str] = set()
+        self.total = 0
+        self.span: list[datetime] = []  # [earliest, latest] of every dated report
+        self.span_raw: list[str] = ["", ""]
+
+    def read(self, report: Mapping[str, Any]) -> None:
+        """Count one report, and add it to its entity's card when it is in the window."""
+        self.total += 1
+        entity = report.get(self.key)
         entity = UNKNOWN_ID if entity is None or entity == "" else str(entity)
-        seen.add(entity)
+        self.seen.add(entity)
         raw = report.get("started_at")
         ts = parse_started_at(raw, report.get("conversation_id"))
         if ts is not None:
-            k = _sort_key(ts)
-            if not span:
-                span, span_raw = [k, k], [str(raw), str(raw)]
-            elif k < span[0]:
-                span[0], span_raw[0] = k, str(raw)
-            elif k > span[1]:
-                span[1], span_raw[1] = k, str(raw)
-        if window.active and (ts is None or not window.contains(ts)):
-            continue
-        if wanted_set is not None and entity not in wanted_set:
-            continue
-        acc = accs.get(entity)
+            self._stretch_span(_sort_key(ts), str(raw))
+        if self.window.active and (ts is None or not self.window.contains(ts)):
+            return
+        if self.wanted_set is not None and entity not in self.wanted_set:
+            return
+        acc = self.accs.get(entity)
         if acc is None:
-            acc = accs[entity] = _Acc(best=_TopK(best_k), worst=_TopK(worst_k))
+            acc = self.accs[entity] = _Acc(best=_TopK(self.best_k), worst=_TopK(self.worst_k))
         acc.add(
             report,
             ts,
             None if raw is None else str(raw),
-            period,
-            names,
-            report.get(related_key),
+            self.period,
+            self.names,
+            report.get(self.related_key),
         )
-    if total == 0:
-        raise InputError("no score reports to summarise; score conversations with `copilot score`")
-    for entity in wanted or []:
-        if entity not in seen:
+
+    def _stretch_span(self, k: datetime, raw: str) -> None:
+        span, span_raw = self.span, self.span_raw
+        if not span:
+            self.span, self.span_raw = [k, k], [raw, raw]
+        elif k < span[0]:
+            span[0], span_raw[0] = k, raw
+        elif k > span[1]:
+            span[1], span_raw[1] = k, raw
+
+    def check_found(
+        self,
+        wanted: list[str] | None,
+        since: date | datetime | None,
+        until: date | datetime | None,
+    ) -> None:
+        """Refuse no report at all, a wanted id no report has, or no report in the window."""
+        by, seen, total = self.by, self.seen, self.total
+        if total == 0:
             raise InputError(
-                f"no {by} {entity!r} in the reports{_did_you_mean(entity, seen)}; "
-                f"{len(seen):,} {by}s are there"
+                "no score reports to summarise; score conversations with `copilot score`"
             )
-    if not accs:
-        which = f" of {by} {', '.join(repr(i) for i in wanted)}" if wanted else ""
-        spanned = (
-            f"; the reports span {span_raw[0]} to {span_raw[1]}"
-            if span
-            else "; no report has a started_at"
-        )
-        raise InputError(
-            f"no conversations{which} between {_iso(since) or 'the start'} and "
-            f"{_iso(until) or 'the end'} ({total:,} reports read){spanned}; widen --since/--until"
-        )
-    order = [e for e in wanted if e in accs] if wanted else sorted(accs)
-    return [accs[e].card(by, e, window, period, names) for e in order]
+        for entity in wanted or []:
+            if entity not in seen:
+                raise InputError(
+                    f"no {by} {entity!r} in the reports{_did_you_mean(entity, seen)}; "
+                    f"{len(seen):,} {by}s are there"
+                )
+        if not self.accs:
+            which = f" of {by} {', '.join(repr(i) for i in wanted)}" if wanted else ""
+            spanned = (
+                f"; the reports span {self.span_raw[0]} to {self.span_raw[1]}"
+                if self.span
+                else "; no report has a started_at"
+            )
+            raise InputError(
+                f"no conversations{which} between {_iso(since) or 'the start'} and "
+                f"{_iso(until) or 'the end'} ({total:,} reports read){spanned}; widen --since/--until"
+            )
 
 
 def _as_day(bound: date | datetime) -> date:
