@@ -42,6 +42,19 @@ _FORMAT_VERSION = 1
 _PURPOSE = "the fine-tuned transformer classifier"
 
 
+def _checked_classes(texts: Sequence[str], labels: list[Any]) -> list[str]:
+    """The sorted classes of ``labels``, which must be strings, one per text, of two classes at least."""
+    if len(labels) != len(texts):
+        raise InputError(f"got {len(texts)} texts but {len(labels)} labels; they must pair up")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise InputError(f"labels[{i}] is {type(label).__name__} {label!r}, expected str")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise InputError(f"need at least 2 classes to train a classifier, got {classes}")
+    return classes
+
+
 class FinetuneClassifier:
     """Fine-tunes ``AutoModelForSequenceClassification`` on labelled texts; sklearn-like.
 
@@ -107,14 +120,7 @@ class FinetuneClassifier:
         """
         texts = check_texts(texts)
         labels = list(labels)
-        if len(labels) != len(texts):
-            raise InputError(f"got {len(texts)} texts but {len(labels)} labels; they must pair up")
-        for i, label in enumerate(labels):
-            if not isinstance(label, str):
-                raise InputError(f"labels[{i}] is {type(label).__name__} {label!r}, expected str")
-        classes = sorted(set(labels))
-        if len(classes) < 2:
-            raise InputError(f"need at least 2 classes to train a classifier, got {classes}")
+        classes = _checked_classes(texts, labels)
         self._check_params()
         torch = import_optional("torch", purpose=_PURPOSE)
         device = resolve_device(self.device)
@@ -136,53 +142,71 @@ class FinetuneClassifier:
             ]
             targets = torch.tensor([index[label] for label in labels], dtype=torch.long)
             pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-            no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-            groups = [
-                {
-                    "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-                    "weight_decay": self.weight_decay,
-                },
-                {
-                    "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-                    "weight_decay": 0.0,
-                },
-            ]
-            optimizer = torch.optim.AdamW(groups, lr=self.lr)
-            steps_per_epoch = math.ceil(len(texts) / self.batch_size)
-            total = max(1, steps_per_epoch * self.epochs)
-            warmup = int(total * self.warmup_ratio)
-            scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer,
-                lambda step: (
-                    (step + 1) / (warmup + 1)
-                    if step < warmup
-                    else max(0.0, (total - step) / max(1, total - warmup))
-                ),
-            )
-            generator = torch.Generator().manual_seed(self.seed)
-            losses: list[float] = []
-            model.train()
-            for epoch in range(self.epochs):
-                order = torch.randperm(len(texts), generator=generator).tolist()
-                epoch_loss = 0.0
-                for start in range(0, len(order), self.batch_size):
-                    batch = order[start : start + self.batch_size]
-                    inputs = _collate([encoded[i] for i in batch], pad_id, torch, device)
-                    output = model(**inputs, labels=targets[batch].to(device))
-                    output.loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
-                    epoch_loss += float(output.loss.detach()) * len(batch)
-                losses.append(epoch_loss / len(texts))
-                logger.info("fine-tune epoch %d/%d: loss %.4f", epoch + 1, self.epochs, losses[-1])
+            losses = self._train(model, encoded, targets, pad_id, torch, device)
         model.eval()
         self.classes_ = np.array(classes)
         self.model_ = model
         self.tokenizer_ = tokenizer
         self.loss_curve_ = losses
         return self
+
+    def _optimizer(self, model: Any, torch: Any, n_texts: int) -> tuple[Any, Any]:
+        """AdamW (no decay on biases and norms) with linear warm-up, then linear decay."""
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        groups = [
+            {
+                "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+                "weight_decay": self.weight_decay,
+            },
+            {
+                "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
+                "weight_decay": 0.0,
+            },
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=self.lr)
+        steps_per_epoch = math.ceil(n_texts / self.batch_size)
+        total = max(1, steps_per_epoch * self.epochs)
+        warmup = int(total * self.warmup_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: (
+                (step + 1) / (warmup + 1)
+                if step < warmup
+                else max(0.0, (total - step) / max(1, total - warmup))
+            ),
+        )
+        return optimizer, scheduler
+
+    def _train(
+        self,
+        model: Any,
+        encoded: list[list[int]],
+        targets: Any,
+        pad_id: int,
+        torch: Any,
+        device: str,
+    ) -> list[float]:
+        """Run the epochs in a seeded shuffled order; the mean loss of each epoch."""
+        optimizer, scheduler = self._optimizer(model, torch, len(encoded))
+        generator = torch.Generator().manual_seed(self.seed)
+        losses: list[float] = []
+        model.train()
+        for epoch in range(self.epochs):
+            order = torch.randperm(len(encoded), generator=generator).tolist()
+            epoch_loss = 0.0
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                inputs = _collate([encoded[i] for i in batch], pad_id, torch, device)
+                output = model(**inputs, labels=targets[batch].to(device))
+                output.loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                epoch_loss += float(output.loss.detach()) * len(batch)
+            losses.append(epoch_loss / len(encoded))
+            logger.info("fine-tune epoch %d/%d: loss %.4f", epoch + 1, self.epochs, losses[-1])
+        return losses
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities (softmax), columns ordered as ``classes_``.
