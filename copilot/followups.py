@@ -40,7 +40,7 @@ import yaml
 
 from copilot.errors import InputError
 from copilot.profile import build_profile
-from copilot.schema import CHINA_TZ, Conversation
+from copilot.schema import CHINA_TZ, Conversation, china_time
 from copilot.slots import SlotValues, fill
 
 __all__ = [
@@ -299,14 +299,14 @@ def state_of(
         paid_at = row.get("paid_at") if isinstance(row, dict) else getattr(row, "paid_at", None)
         product = row.get("product") if isinstance(row, dict) else getattr(row, "product", None)
         if isinstance(paid_at, datetime):
-            state.orders.append((_aware(paid_at), product))
+            state.orders.append((china_time(paid_at), product))
     state.orders.sort(key=lambda o: o[0])
     state.slots = profile.slot_values()
     # The profile's latest come-back promise and objections are hesitations too.
     for fact in profile.facts:
         if fact.type not in ("come_back", "objection") or fact.at is None:
             continue
-        event = Event(_aware(fact.at), fact.conversation_id, fact.message_index, fact.text)
+        event = Event(china_time(fact.at), fact.conversation_id, fact.message_index, fact.text)
         if fact.type == "come_back" and (state.come_back is None or event.at > state.come_back.at):
             state.come_back = Event(
                 event.at, event.conversation_id, event.message_index, event.text, str(fact.value)
@@ -322,7 +322,7 @@ def _read(state: CustomerState, conversation: Conversation, labels: list[str | N
     for i, message in enumerate(conversation.messages):
         if message.ts is None:
             continue
-        at = _aware(message.ts)
+        at = china_time(message.ts)
         if message.role == "guide":
             state.last_guide_at = at
             state.question = None
@@ -352,12 +352,8 @@ _ASKING = {
 
 
 def _first_time(conversation: Conversation) -> datetime:
-    stamps = [_aware(m.ts) for m in conversation.messages if m.ts is not None]
+    stamps = [china_time(m.ts) for m in conversation.messages if m.ts is not None]
     return min(stamps) if stamps else datetime.min.replace(tzinfo=CHINA_TZ)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
 
 
 def _day(moment: datetime) -> date:

@@ -43,6 +43,7 @@ __all__ = [
     "Outcome",
     "Role",
     "check_time",
+    "china_time",
     "format_errors",
     "format_validation_error",
 ]
@@ -56,6 +57,11 @@ LATEST_TIME = datetime(2101, 1, 1, tzinfo=CHINA_TZ)
 """Timestamps lie in ``[EARLIEST_TIME, LATEST_TIME)``: the years 1970 to 2100, China time."""
 
 Role = Literal["customer", "guide", "system"]
+
+
+def china_time(moment: datetime) -> datetime:
+    """``moment`` with a zone: a naive time is read as China time (as message ``ts`` are)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
 
 
 def check_time(value: datetime) -> datetime:

@@ -29,7 +29,7 @@ import numpy as np
 
 from copilot.errors import InputError
 from copilot.profile import STAGES, Profile
-from copilot.schema import CHINA_TZ, Conversation
+from copilot.schema import Conversation, china_time
 from copilot.text.normalize import normalize_text
 
 __all__ = ["Segment", "Target", "Task", "execution", "similarity", "summarise", "targets"]
@@ -106,13 +106,13 @@ class Segment:
                 if f.type == "product"
                 and any(word in str(f.value) or str(f.value) in word for word in self.asked_about)
                 and f.at is not None
-                and (since is None or _aware(f.at) >= since)
+                and (since is None or china_time(f.at) >= since)
             ]
             if not hits:
                 return False
-            asked_at = max(_aware(t) for t in hits)
+            asked_at = max(china_time(t) for t in hits)
         elif since is not None and (
-            profile.last_contact is None or _aware(profile.last_contact) < since
+            profile.last_contact is None or china_time(profile.last_contact) < since
         ):
             return False
         if self.bought is not None:
@@ -137,7 +137,7 @@ class Task:
     def __post_init__(self) -> None:
         if not self.variants or not all(v.strip() for v in self.variants):
             raise InputError("a task needs at least one non-empty script variant")
-        if _aware(self.deadline) <= _aware(self.starts):
+        if china_time(self.deadline) <= china_time(self.starts):
             raise InputError("a task's deadline must be after its start")
 
 
@@ -167,7 +167,7 @@ def targets(
     task: Task, customers: Iterable[tuple[Profile, str | None, str | None]]
 ) -> list[Target]:
     """The customers of the segment when the task starts: ``(profile, guide, store)`` each."""
-    now = _aware(task.starts)
+    now = china_time(task.starts)
     return [
         Target(profile.customer_id, guide, store)
         for profile, guide, store in customers
@@ -200,7 +200,7 @@ def execution(
     """
     if threshold is None:
         threshold = 0.4 if encode is None else 0.5
-    starts, deadline = _aware(task.starts), _aware(task.deadline)
+    starts, deadline = china_time(task.starts), china_time(task.deadline)
     sent: list[tuple[int, str, datetime, str]] = []  # target, text, time, conversation
     for n, target in enumerate(chosen):
         for conversation in conversations.get(target.customer_id, ()):
@@ -208,9 +208,9 @@ def execution(
                 if (
                     message.role == "guide"
                     and message.ts
-                    and starts <= _aware(message.ts) <= deadline
+                    and starts <= china_time(message.ts) <= deadline
                 ):
-                    at = _aware(message.ts)
+                    at = china_time(message.ts)
                     sent.append((n, message.text, at, conversation.conversation_id))
     similarities = similarity(task.variants, [s[1] for s in sent], encode)
     for (n, text, at, cid), score in zip(sent, similarities, strict=True):
@@ -243,16 +243,14 @@ def _outcome(
     assert at is not None
     reply_end, pay_end = at + timedelta(hours=reply_hours), at + timedelta(hours=attribution_hours)
     target.replied = any(
-        m.role == "customer" and m.ts and at < _aware(m.ts) <= reply_end
+        m.role == "customer" and m.ts and at < china_time(m.ts) <= reply_end
         for c in conversations
         for m in c.messages
     )
     target.converted = any(p is not None and at <= p <= pay_end for p in map(_paid, orders))
 
 
-def similarity(
-    variants: Sequence[str], texts: Sequence[str], encode: Encoder | None
-) -> np.ndarray:
+def similarity(variants: Sequence[str], texts: Sequence[str], encode: Encoder | None) -> np.ndarray:
     """Per text: its best cosine with any variant."""
     if not texts:
         return np.zeros(0)
@@ -311,8 +309,4 @@ def _paid(order: Any) -> datetime | None:
             value = datetime.fromisoformat(value)
         except ValueError:
             return None
-    return _aware(value) if isinstance(value, datetime) else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
+    return china_time(value) if isinstance(value, datetime) else None

@@ -208,7 +208,7 @@ def test_cli_followups_and_profile_from_files(tmp_path: Path) -> None:
         app, ["followups", str(logs), "--date", "2026-11-10", "--json", "--orders", str(orders)]
     )
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert out["quarantined"] == 1 and out["customers"] == 2 and out["orders"] == 1
     by_customer = {e["customer_id"]: e for e in out["followups"]}
     assert by_customer["u-1"]["reason"] == "come_back" and "羽绒服" in by_customer["u-1"]["message"]
@@ -220,12 +220,12 @@ def test_cli_followups_and_profile_from_files(tmp_path: Path) -> None:
     mine = runner.invoke(
         app, ["followups", str(logs), "--date", "2026-11-03", "--json", "--guide", "g-2"]
     )
-    assert [e["customer_id"] for e in json.loads(mine.output)["followups"]] == ["u-2"]
+    assert [e["customer_id"] for e in json.loads(mine.stdout)["followups"]] == ["u-2"]
     bad = runner.invoke(app, ["followups", str(logs), "--date", "11/10"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
     profile = runner.invoke(app, ["profile", str(logs), "u-1"])
     assert profile.exit_code == 0, profile.output
-    facts = {(f["type"], f["value"]) for f in json.loads(profile.output)["facts"]}
+    facts = {(f["type"], f["value"]) for f in json.loads(profile.stdout)["facts"]}
     assert {
         ("height_cm", 165),
         ("weight_kg", 55.0),

@@ -23,7 +23,6 @@ from copilot.cli._common import (
     console,
     handle_errors,
     order_columns,
-    progress_bar,
     reader_options,
 )
 from copilot.errors import InputError
@@ -46,23 +45,17 @@ def _day(value: str | None) -> date:
 
 
 def _load(file: Path, fmt: str, options: dict, orders: Path | None, order_column: list[str] | None):
-    """The conversations (quarantined ones counted) and the orders of the input files."""
-    from copilot.io import Quarantined, open_conversations
+    """The conversations (unreadable records skipped with their reasons, as train does, and
+    counted) and the orders of the input files."""
+    from copilot.cli._models import _load_conversations
     from copilot.orders import read_orders
 
     loaded_orders: list = []
     if orders is not None:
         loaded_orders, _ = read_orders(orders, order_columns(order_column))
-    conversations = []
-    reader = open_conversations(file, format=fmt, **options)
-    with progress_bar(transient=True) as progress:
-        task = progress.add_task("reading", total=None)
-        for i, item in enumerate(reader, 1):
-            if not isinstance(item, Quarantined):
-                conversations.append(item)
-            if i % 500 == 0:
-                progress.update(task, completed=i)
-    return conversations, [o.model_dump() for o in loaded_orders], reader.summary.to_dict()
+    with console.status("reading conversations"):
+        conversations, quarantined = _load_conversations([file], fmt, options)
+    return conversations, [o.model_dump() for o in loaded_orders], quarantined
 
 
 @app.command()
@@ -98,7 +91,7 @@ def followups(
         when = _day(day)
         loaded_rules = load_rules(rules)
         options = reader_options(columns, role_map, staff, gap_hours, max_message_chars)
-        conversations, order_rows, summary = _load(file, fmt, options, orders, order_column)
+        conversations, order_rows, quarantined = _load(file, fmt, options, orders, order_column)
         states = customer_states(conversations, order_rows)
         entries = build_queue(states.values(), when, loaded_rules)
         if guide is not None:
@@ -108,7 +101,7 @@ def followups(
             "rules": loaded_rules.source,
             "customers": len(states),
             "orders": len(order_rows),
-            "quarantined": summary.get("quarantined", 0),
+            "quarantined": quarantined,
             "followups": [e.to_dict(when) for e in entries],
         }
         if as_json:
